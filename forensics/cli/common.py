@@ -1,0 +1,54 @@
+"""Shared CLI plumbing: consoles, output formats, errors on stderr, progress bars on stderr."""
+
+from __future__ import annotations
+
+import enum
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console()
+"""Results go to stdout."""
+err_console = Console(stderr=True)
+"""Progress, warnings and errors go to stderr, so stdout stays parseable."""
+
+EXIT_USAGE = 2
+
+
+class OutputFormat(str, enum.Enum):
+    """How results are printed on stdout."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def make_progress(transient: bool = True) -> Progress:
+    """A rich progress bar on stderr (hidden automatically when stderr is not a terminal)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+        disable=not err_console.is_terminal,
+    )

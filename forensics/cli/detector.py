@@ -1,0 +1,13 @@
+"""``forensics detector``: placeholder sub-app."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="detector commands.")
+
+
+@app.command()
+def train() -> None:
+    """Train."""
+    raise typer.Exit(2)

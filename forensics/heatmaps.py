@@ -1,0 +1,66 @@
+"""Evidence maps as arrays: pure functions, no file I/O (rendering to disk is the caller's).
+
+The detector's patch-logit map is turned into a ``[0, 1]`` heat array at the crop's size,
+then placed on the original photo and blended as a colour overlay.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forensics.faces import Box
+
+
+def evidence_to_heat(evidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Patch logits ``(h, w)`` to a float32 heat map of ``size`` ``(width, height)`` in [0, 1].
+
+    The map is passed through a sigmoid (so 0.5 means "no evidence either way", and the
+    scale is comparable across photos) and resized bilinearly.
+    """
+    import cv2
+
+    heat = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(evidence, np.float64), -30, 30)))
+    w, h = size
+    return cv2.resize(heat.astype(np.float32), (int(w), int(h)), interpolation=cv2.INTER_LINEAR)
+
+
+def colorize(heat: np.ndarray, colormap: str = "inferno") -> np.ndarray:
+    """Map a ``[0, 1]`` float array to RGB ``uint8`` with a matplotlib colormap."""
+    from matplotlib import colormaps
+
+    rgba = colormaps[colormap](np.clip(heat, 0.0, 1.0))
+    return (rgba[..., :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+def place_heat(heat: np.ndarray, box: Box, image_shape: tuple[int, ...]) -> np.ndarray:
+    """Paste a crop-sized heat map into a photo-sized array (NaN outside the crop)."""
+    import cv2
+
+    h, w = image_shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    full = np.full((h, w), np.nan, np.float32)
+    if x2 > x1 and y2 > y1:
+        full[y1:y2, x1:x2] = cv2.resize(heat, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+    return full
+
+
+def overlay(rgb: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a photo-sized heat map (NaN = untouched) over an RGB photo; returns a new array."""
+    mask = np.isfinite(heat)
+    out = rgb.copy()
+    if mask.any():
+        colour = colorize(np.where(mask, heat, 0.0)).astype(np.float32)
+        blend = (1.0 - alpha) * rgb.astype(np.float32) + alpha * colour
+        out[mask] = blend[mask].round().astype(np.uint8)
+    return out
+
+
+def draw_box(rgb: np.ndarray, box: Box, colour: tuple[int, int, int], width: int = 2) -> np.ndarray:
+    """Return a copy of ``rgb`` with a rectangle drawn around ``box``."""
+    import cv2
+
+    out = np.ascontiguousarray(rgb.copy())
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    cv2.rectangle(out, (x1, y1), (x2, y2), colour, max(1, width))
+    return out

@@ -1,0 +1,335 @@
+"""Media I/O: the only module that decodes or encodes pixels.
+
+Every image leaves this module as an RGB ``uint8`` array of shape ``(H, W, 3)``. OpenCV's BGR
+order is converted here, once, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+DEFAULT_MAX_PIXELS = 64_000_000
+"""Images larger than this (width x height) are refused before decoding (decompression bombs)."""
+
+
+class MediaError(Exception):
+    """A file could not be read as the media its name promises; the message says why."""
+
+
+def media_kind(path: str | os.PathLike) -> str:
+    """Classify a path by extension: ``"image"``, ``"video"`` or ``"other"``."""
+    ext = Path(path).suffix.lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in VIDEO_EXTS:
+        return "video"
+    return "other"
+
+
+def iter_inputs(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Expand files and folders (recursively, sorted) into file paths.
+
+    Every argument appears in the output: a missing path or a symlink loop is yielded as is,
+    so the caller can report it. Symlinked folders are not followed (no loops); symlinked
+    files are yielded like files.
+    """
+    for raw in paths:
+        root = Path(raw)
+        if root.is_dir():
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+                dirnames.sort()
+                for name in sorted(filenames + [d for d in dirnames if _is_link(dirpath, d)]):
+                    yield Path(dirpath) / name
+        else:
+            yield root
+
+
+def _is_link(dirpath: str, name: str) -> bool:
+    return os.path.islink(os.path.join(dirpath, name))
+
+
+def check_readable_file(path: Path) -> None:
+    """Raise :class:`MediaError` with a clear message unless ``path`` is a non-empty file."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise MediaError("symlink loop") from None
+        if not path.exists() and path.is_symlink():
+            raise MediaError("broken symlink") from None
+        raise MediaError(f"cannot read: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise MediaError("is a folder (symlinked folders are not followed)")
+    if st.st_size == 0:
+        raise MediaError("empty file")
+
+
+def load_image(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file into RGB ``uint8`` ``(H, W, 3)``.
+
+    EXIF orientation is applied; grey, palette, CMYK, alpha (composited on white) and
+    16-bit or float images become 8-bit RGB; animated GIFs give their first frame.
+
+    Args:
+        path: A file path, or the encoded bytes.
+        max_pixels: Refuse images with more pixels than this, before decoding them.
+
+    Raises:
+        MediaError: The file is empty, truncated, not an image, or too large.
+
+    """
+    src = io.BytesIO(path) if isinstance(path, bytes) else path
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(src) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise MediaError(
+                        f"image is {w}x{h} = {w * h:,} pixels, over the {max_pixels:,} cap "
+                        "(possible decompression bomb)"
+                    )
+                frame = (
+                    next(ImageSequence.Iterator(im)) if getattr(im, "is_animated", False) else im
+                )
+                frame = ImageOps.exif_transpose(frame)
+                return to_rgb_array(frame)
+    except MediaError:
+        raise
+    except UnidentifiedImageError:
+        raise MediaError("not a recognised image (wrong extension or corrupt header)") from None
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"refused as a decompression bomb: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise MediaError(f"cannot decode image: {exc}") from None
+
+
+def to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Convert a PIL image of any mode into RGB ``uint8`` ``(H, W, 3)``."""
+    mode = im.mode
+    if mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
+        arr = np.asarray(im, dtype=np.float64)
+        if mode.startswith("I;16"):
+            arr = arr / 257.0
+        elif arr.size and arr.max() > 255:
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
+        im = Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L")
+        mode = "L"
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 3 and arr.shape[0] * arr.shape[1] > 0:
+        return np.ascontiguousarray(arr)
+    raise MediaError(f"image has an unusable shape {arr.shape}")
+
+
+def save_image(path: str | os.PathLike, rgb: np.ndarray, quality: int | None = None) -> Path:
+    """Encode an RGB ``uint8`` array to ``path``; the format follows the suffix.
+
+    Args:
+        path: Destination; parent folders are created.
+        rgb: ``(H, W, 3)`` uint8 (or ``(H, W)`` grey).
+        quality: JPEG/WebP quality (1-100); ignored for lossless formats.
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if path.suffix.lower() in {".jpg", ".jpeg", ".webp"} and quality is not None:
+        kwargs["quality"] = int(quality)
+    Image.fromarray(np.ascontiguousarray(rgb)).save(path, **kwargs)
+    return path
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """JPEG-encode an RGB array in memory (used for augmentation and codec matching)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="JPEG", quality=int(quality))
+    return buf.getvalue()
+
+
+def jpeg_quality_estimate(path: str | os.PathLike) -> int | None:
+    """Estimate the JPEG quality a file was saved with (None for non-JPEG files).
+
+    Uses the luminance quantisation table's scale relative to the IJG standard table.
+    """
+    try:
+        with Image.open(path) as im:
+            if im.format != "JPEG" or not getattr(im, "quantization", None):
+                return None
+            table = np.asarray(im.quantization[0], dtype=np.float64)
+    except (OSError, UnidentifiedImageError):
+        return None
+    scale = float(np.mean(table / _IJG_LUMA[: table.size])) * 100.0
+    quality = 100.0 - scale / 2.0 if scale <= 100.0 else 5000.0 / scale
+    return int(min(100, max(1, round(quality))))
+
+
+_IJG_LUMA = np.array(
+    [16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35,
+     37, 29, 40, 58, 51, 61, 60, 57, 51, 56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109,
+     81, 87, 95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99],
+    dtype=np.float64,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One decoded video frame: its index in the stream, its time and its RGB pixels."""
+
+    index: int
+    time_s: float
+    rgb: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video container says about itself."""
+
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+
+    @property
+    def duration_s(self) -> float:
+        """Duration in seconds (0 when unknown)."""
+        return self.frame_count / self.fps if self.fps > 0 and self.frame_count > 0 else 0.0
+
+
+def _open_video(path: str | os.PathLike):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise MediaError("cannot open video (unsupported codec, corrupt or not a video)")
+    return cap
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's fps, frame count and size without decoding frames."""
+    import cv2
+
+    cap = _open_video(path)
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return VideoInfo(
+            fps=fps if math.isfinite(fps) and fps > 0 else 0.0,
+            frame_count=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
+            width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+            height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+        )
+    finally:
+        cap.release()
+
+
+def sample_frame_indices(
+    frame_count: int, fps: float, per_second: float, max_frames: int
+) -> list[int]:
+    """Pick frame indices at ``per_second`` frames per second, evenly thinned to ``max_frames``.
+
+    Pure function: ``sample_frame_indices(300, 30, 2, 64)`` gives every 15th frame.
+    """
+    if frame_count <= 0 or max_frames <= 0:
+        return []
+    step = max(1.0, fps / per_second) if fps > 0 and per_second > 0 else 1.0
+    idx = np.arange(0.0, frame_count, step).astype(int)
+    if idx.size > max_frames:
+        idx = idx[np.linspace(0, idx.size - 1, max_frames).round().astype(int)]
+    return sorted({int(i) for i in idx})
+
+
+def iter_video_frames(
+    path: str | os.PathLike, per_second: float = 2.0, max_frames: int = 64
+) -> Iterator[VideoFrame]:
+    """Decode frames sampled at ``per_second`` (at most ``max_frames``) as RGB.
+
+    Frames between samples are skipped with ``grab()`` (no colour conversion), so memory
+    stays bounded by one frame.
+
+    Raises:
+        MediaError: The video cannot be opened or holds no decodable frame.
+
+    """
+    import cv2
+
+    info = probe_video(path)
+    wanted = sample_frame_indices(info.frame_count, info.fps, per_second, max_frames)
+    if not wanted and info.frame_count <= 0:
+        wanted = list(range(max_frames))  # unknown length: take the first frames
+    fps = info.fps or 25.0
+    cap = _open_video(path)
+    yielded = 0
+    try:
+        pos = 0
+        targets = iter(wanted)
+        target = next(targets, None)
+        while target is not None:
+            if not cap.grab():
+                break
+            if pos == target:
+                ok, bgr = cap.retrieve()
+                if ok and bgr is not None:
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    yielded += 1
+                    yield VideoFrame(index=pos, time_s=pos / fps, rgb=rgb)
+                target = next(targets, None)
+            pos += 1
+    finally:
+        cap.release()
+    if yielded == 0:
+        raise MediaError("video has no decodable frames")
+
+
+def write_video(
+    path: str | os.PathLike, frames: Sequence[np.ndarray] | Iterable[np.ndarray], fps: float = 25.0
+) -> Path:
+    """Write RGB frames to an ``.mp4`` (mp4v) or ``.avi`` (MJPG) file with OpenCV."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
+    writer = None
+    try:
+        for rgb in frames:
+            if writer is None:
+                h, w = rgb.shape[:2]
+                writer = cv2.VideoWriter(str(path), fourcc, float(fps), (w, h))
+                if not writer.isOpened():
+                    raise MediaError(f"cannot open a video writer for {path}")
+            writer.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    finally:
+        if writer is not None:
+            writer.release()
+    if writer is None:
+        raise MediaError("no frames to write")
+    return path
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an RGB array to ``(width, height)``: area filter down, bilinear up."""
+    import cv2
+
+    w, h = size
+    shrink = w * h < rgb.shape[0] * rgb.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (int(w), int(h)), interpolation=interp)

@@ -1,0 +1,258 @@
+"""Scoring face crops: the detector facade shared by scan, eval and verify-ids.
+
+A :class:`Detector` is rebuilt from a self-describing checkpoint (see
+:mod:`forensics.checkpoint`): architecture and kwargs, preprocessing and calibration all come
+from its JSON header, so every command turns pixels into probabilities the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from forensics import __version__
+from forensics.checkpoint import CheckpointError, file_sha256, load_checkpoint, save_checkpoint
+from forensics.device import resolve_device
+from forensics.media import resize_rgb
+from forensics.models import create_model
+
+CHECKPOINT_FORMAT = "forensics.detector/1"
+DEFAULT_MODEL_NAME = "detector_default.safetensors"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a face crop becomes a tensor; stored with the model.
+
+    Attributes:
+        input_size: Crops are resized (area filter down, bilinear up) to this square side.
+        crop_margin: Margin around the MTCNN box, as a fraction of the box side.
+        mean: Per-channel mean subtracted after scaling to [0, 1].
+        std: Per-channel std divided by.
+
+    """
+
+    input_size: int = 128
+    crop_margin: float = 0.25
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        """Stack RGB ``uint8`` crops into a normalised ``(B, 3, S, S)`` float tensor."""
+        s = self.input_size
+        arr = np.stack(
+            [c if c.shape[:2] == (s, s) else resize_rgb(c, (s, s)) for c in crops]
+        ).astype(np.float32)
+        x = torch.from_numpy(arr).permute(0, 3, 1, 2).div_(255.0)
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Turns logits into calibrated probabilities and verdicts; stored with the model.
+
+    ``prob = sigmoid((logit - bias) / temperature)``. A probability at or above ``threshold``
+    is ``fake``; when ``band`` is set, probabilities inside ``[band[0], band[1])`` are
+    ``uncertain``.
+
+    Attributes:
+        temperature: Logit scale fitted on validation data.
+        bias: Logit shift fitted on validation data.
+        threshold: Decision threshold on the calibrated probability.
+        target_fpr: False-positive rate on real photos the threshold was chosen for.
+        band: Optional ``(low, high)`` uncertainty band.
+
+    """
+
+    temperature: float = 1.0
+    bias: float = 0.0
+    threshold: float = 0.5
+    target_fpr: float | None = None
+    band: tuple[float, float] | None = None
+
+    def prob(self, logits: np.ndarray | float) -> np.ndarray:
+        """Calibrated probability of being synthetic."""
+        z = (np.asarray(logits, dtype=np.float64) - self.bias) / max(self.temperature, 1e-6)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+    def verdict(self, prob: float, threshold: float | None = None) -> str:
+        """``"fake"``, ``"real"`` or ``"uncertain"`` for one probability."""
+        t = self.threshold if threshold is None else threshold
+        if self.band is not None and threshold is None and self.band[0] <= prob < self.band[1]:
+            return "uncertain"
+        return "fake" if prob >= t else "real"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The detector's output for one crop.
+
+    Attributes:
+        logit: Raw image-level logit (before calibration).
+        prob: Calibrated probability of being synthetic.
+        evidence: Patch-logit map ``(h, w)`` float32: where the evidence lies.
+
+    """
+
+    logit: float
+    prob: float
+    evidence: np.ndarray
+
+
+@dataclass
+class DetectorSpec:
+    """Everything needed to rebuild a detector; the checkpoint's JSON header."""
+
+    arch: str
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    calibration: Calibration = field(default_factory=Calibration)
+    info: dict[str, Any] = field(default_factory=dict)
+    """Provenance: training sources and counts, metrics, seed, version..."""
+
+    def to_meta(self) -> dict[str, Any]:
+        """JSON-ready header for :func:`forensics.checkpoint.save_checkpoint`."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "arch": self.arch,
+            "arch_kwargs": self.arch_kwargs,
+            "preprocess": asdict(self.preprocess),
+            "calibration": asdict(self.calibration),
+            "info": {"forensics_version": __version__, **self.info},
+        }
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> DetectorSpec:
+        """Parse a checkpoint header, with a clear error if it is not a detector."""
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"not a forensics detector checkpoint (format {meta.get('format')!r})"
+            )
+        pre = dict(meta.get("preprocess", {}))
+        for key in ("mean", "std"):
+            if key in pre:
+                pre[key] = tuple(pre[key])
+        cal = dict(meta.get("calibration", {}))
+        if cal.get("band") is not None:
+            cal["band"] = tuple(cal["band"])
+        return cls(
+            arch=meta["arch"],
+            arch_kwargs=dict(meta.get("arch_kwargs", {})),
+            preprocess=Preprocess(**pre),
+            calibration=Calibration(**cal),
+            info=dict(meta.get("info", {})),
+        )
+
+
+def default_model_path() -> Path:
+    """Path of the detector shipped inside the package (it may not exist yet)."""
+    return Path(str(resources.files("forensics") / "weights" / DEFAULT_MODEL_NAME))
+
+
+class Detector:
+    """A calibrated real-vs-fake face scorer.
+
+    Build one with :meth:`from_checkpoint` (or :meth:`load` for the shipped default), then
+    call :meth:`predict` on RGB ``uint8`` face crops.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: DetectorSpec,
+        device: str | torch.device | None = None,
+        name: str = "in-memory",
+        sha256: str | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.spec = spec
+        self.name = name
+        self.sha256 = sha256
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike, device: str | torch.device | None = None
+    ) -> Detector:
+        """Rebuild a detector from a checkpoint file (never unpickles code).
+
+        Raises:
+            CheckpointError: Missing, malformed, unsafe or incompatible checkpoint.
+
+        """
+        state, meta = load_checkpoint(path)
+        spec = DetectorSpec.from_meta(meta)
+        try:
+            model = create_model(spec.arch, **spec.arch_kwargs)
+            model.load_state_dict(state)
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: weights do not fit {spec.arch!r}: {exc}") from None
+        return cls(model, spec, device=device, name=Path(path).name, sha256=file_sha256(path))
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike | None = None, device: str | torch.device | None = None
+    ) -> Detector:
+        """Load ``path``, or the shipped default model when ``path`` is ``None``."""
+        if path is None:
+            path = default_model_path()
+            if not path.is_file():
+                raise CheckpointError(
+                    "no default detector is shipped in this build yet; pass --model PATH "
+                    "(train one with `forensics detector train`)"
+                )
+        return cls.from_checkpoint(path, device=device)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write this detector as a self-describing checkpoint."""
+        state = {k: v for k, v in self.model.state_dict().items()}
+        return save_checkpoint(path, state, self.spec.to_meta())
+
+    @property
+    def preprocess(self) -> Preprocess:
+        """The preprocessing stored with the model."""
+        return self.spec.preprocess
+
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration stored with the model."""
+        return self.spec.calibration
+
+    def logits(
+        self, crops: Sequence[np.ndarray], batch_size: int = 64
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Raw logits and patch maps for RGB ``uint8`` crops, in batches."""
+        out_logits: list[np.ndarray] = []
+        out_maps: list[np.ndarray] = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), batch_size):
+                x = self.preprocess.to_tensor(crops[start : start + batch_size]).to(self.device)
+                out = self.model(x)
+                out_logits.append(out["logit"].float().cpu().numpy())
+                out_maps.extend(out["patch_logits"].float().cpu().numpy())
+        logits = np.concatenate(out_logits) if out_logits else np.zeros(0, np.float32)
+        return logits, out_maps
+
+    def predict(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:
+        """Calibrated predictions for RGB ``uint8`` crops (the inputs are not modified)."""
+        logits, maps = self.logits(crops, batch_size=batch_size)
+        probs = self.calibration.prob(logits)
+        return [
+            Prediction(logit=float(z), prob=_finite(p), evidence=m.astype(np.float32))
+            for z, p, m in zip(logits, probs, maps, strict=True)
+        ]
+
+
+def _finite(p: float) -> float:
+    p = float(p)
+    return p if math.isfinite(p) else 0.5

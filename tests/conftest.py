@@ -1,0 +1,65 @@
+"""Shared fixtures: a real public-domain portrait and tiny randomly initialised checkpoints.
+
+No test uses a stand-in "default" model: the tiny checkpoints here detect nothing and tests
+only check plumbing, contracts and invariants with them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def portrait_path() -> Path:
+    """Grace Hopper's US Navy portrait (public domain), shipped inside matplotlib."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="session")
+def portrait_rgb() -> np.ndarray:
+    from forensics.media import load_image
+
+    return load_image(portrait_path())
+
+
+def make_tiny_checkpoint(path: Path, threshold: float = 0.5, seed: int = 0) -> Path:
+    """A randomly initialised ``patch_tiny`` detector saved as a real checkpoint."""
+    import torch
+
+    from forensics.models import create_model
+    from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+
+    torch.manual_seed(seed)
+    spec = DetectorSpec(
+        arch="patch_tiny",
+        arch_kwargs={"width": 4},
+        preprocess=Preprocess(input_size=32),
+        calibration=Calibration(threshold=threshold),
+        info={"note": "random weights for tests; detects nothing"},
+    )
+    return Detector(create_model(spec.arch, **spec.arch_kwargs), spec).save(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def face_detector():
+    from forensics.faces import FaceDetector
+
+    return FaceDetector(device="cpu")
+
+
+def shared_data_or_skip() -> Path:
+    """``../shared/data``; CI has it, so this only skips on machines that lack it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
