@@ -55,6 +55,9 @@ class FaceDetector:
         min_face_px: Smallest face MTCNN looks for, in pixels of the downscaled copy.
         min_prob: Faces below this MTCNN probability are dropped.
         thresholds: MTCNN's three stage thresholds.
+        factor: Scale step of MTCNN's image pyramid (smaller: fewer levels, faster).
+        channels_last: Run MTCNN's nets in channels-last memory format (same results; its
+            ceil-mode max-pools run several times faster on CPU).
 
     """
 
@@ -65,6 +68,8 @@ class FaceDetector:
         min_face_px: int = 20,
         min_prob: float = 0.90,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        factor: float = 0.709,
+        channels_last: bool = False,
     ) -> None:
         from facenet_pytorch import MTCNN
 
@@ -76,9 +81,12 @@ class FaceDetector:
             keep_all=True,
             min_face_size=self.min_face_px,
             thresholds=list(thresholds),
+            factor=float(factor),
             device=self.device,
             post_process=False,
         )
+        if channels_last:
+            self._mtcnn = self._mtcnn.to(memory_format=torch.channels_last)
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Detect faces in one RGB ``uint8`` image, largest-probability first."""

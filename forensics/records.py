@@ -1,0 +1,178 @@
+"""The scan record contract: one JSON object per input file.
+
+Scripts and later checks rely on these fields, so they only ever grow. Every record has
+``path``, ``kind`` (``image``|``video``|``other``), ``status`` (``ok``|``error``|``skipped``),
+``error`` (a message or ``null``), ``score``, ``verdict`` (``real``|``fake``|``uncertain`` or
+``null``), ``faces`` (``[{box, score, heatmap, ...}]``), ``frames`` (videos:
+``[{index, time_s, score, n_faces}]``, otherwise ``null``) and ``model`` (``{name, sha256}``),
+plus the extras documented on :class:`ScanRecord`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS = ("image", "video", "other")
+STATUSES = ("ok", "error", "skipped")
+
+IMAGE_RULE = "max_face"
+"""A photo's score is the highest face score (the whole image when no face is found)."""
+VIDEO_RULE = "top25_mean"
+"""A video's score is the mean of its top k frame scores, k = max(1, ceil(25% of frames))."""
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as printable UTF-8 text (undecodable bytes become backslash escapes)."""
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+@dataclass
+class FaceResult:
+    """One scored face (or the whole image when no face was found).
+
+    Attributes:
+        box: ``[x1, y1, x2, y2]`` in pixels of the photo or frame.
+        score: Calibrated probability that the face is synthetic.
+        heatmap: Overlay PNG (path relative to ``--out``), or ``None`` without ``--out``.
+        heatmap_raw: The model's raw patch-logit map as ``.npy`` (relative path) or ``None``.
+        face_prob: MTCNN's face probability (``None`` for a whole-image score).
+        frame_index: For videos, the frame this face was found in.
+
+    """
+
+    box: list[float]
+    score: float
+    heatmap: str | None = None
+    heatmap_raw: str | None = None
+    face_prob: float | None = None
+    frame_index: int | None = None
+
+
+@dataclass
+class FrameResult:
+    """One sampled video frame: its score is the highest face score in it."""
+
+    index: int
+    time_s: float
+    score: float
+    n_faces: int
+
+
+@dataclass
+class ScanRecord:
+    """Everything the scan found about one input file.
+
+    Attributes:
+        path: The file as found (printable text).
+        kind: ``image``, ``video`` or ``other``.
+        status: ``ok``, ``error`` (see ``error``) or ``skipped`` (see ``note``).
+        error: What went wrong, or ``None``.
+        score: Calibrated probability that the file is synthetic (``None`` unless ok).
+        verdict: ``real``, ``fake`` or ``uncertain`` (``None`` unless ok).
+        faces: Scored faces; for videos, those of the most suspicious frames.
+        frames: Video timeline (``None`` for photos).
+        model: ``{"name", "sha256"}`` of the detector checkpoint.
+        threshold: Decision threshold used (checkpoint's, or ``--threshold``).
+        n_faces: Faces found (photos: in the photo; videos: the most in one frame).
+        whole_image: No face was found, so the whole image was scored.
+        aggregate: The rule that made ``score`` (``max_face`` or ``top25_mean``).
+        width: Photo or frame width in pixels.
+        height: Photo or frame height in pixels.
+        duration_s: Video duration according to its container.
+        timeline: Timeline PNG (relative to ``--out``) for videos.
+        thumbnail: Small preview JPEG (relative to ``--out``).
+        note: Why a file was skipped, or other remarks.
+
+    """
+
+    path: str
+    kind: str
+    status: str
+    error: str | None = None
+    score: float | None = None
+    verdict: str | None = None
+    faces: list[FaceResult] = field(default_factory=list)
+    frames: list[FrameResult] | None = None
+    model: dict[str, str | None] | None = None
+    threshold: float | None = None
+    n_faces: int = 0
+    whole_image: bool = False
+    aggregate: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    timeline: str | None = None
+    thumbnail: str | None = None
+    note: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the verdict is ``fake``."""
+        return self.status == "ok" and self.verdict == "fake"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the record contract)."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """One JSON line (UTF-8, no ASCII escaping)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+CSV_FIELDS = [
+    "path",
+    "kind",
+    "status",
+    "verdict",
+    "score",
+    "n_faces",
+    "whole_image",
+    "aggregate",
+    "threshold",
+    "error",
+    "note",
+    "faces",
+    "frames",
+]
+"""Columns of ``--format csv``; ``faces`` and ``frames`` hold JSON text."""
+
+
+def csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    """Flatten a record dict for CSV (nested lists become JSON text)."""
+    row = {k: record.get(k) for k in CSV_FIELDS}
+    row["faces"] = json.dumps(record.get("faces") or [], ensure_ascii=False)
+    row["frames"] = json.dumps(record.get("frames"), ensure_ascii=False)
+    return row
+
+
+@dataclass
+class ScanSummary:
+    """Running counts over records, and the scan's exit code."""
+
+    total: int = 0
+    ok: int = 0
+    errors: int = 0
+    skipped: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: ScanRecord) -> None:
+        """Count one record."""
+        self.total += 1
+        if record.status == "ok":
+            self.ok += 1
+            key = record.verdict or "none"
+            self.verdicts[key] = self.verdicts.get(key, 0) + 1
+        elif record.status == "error":
+            self.errors += 1
+        else:
+            self.skipped += 1
+
+    @property
+    def exit_code(self) -> int:
+        """0: nothing flagged; 1: a file was flagged fake; 3: an input failed (wins over 1)."""
+        if self.errors:
+            return 3
+        return 1 if self.verdicts.get("fake", 0) else 0
