@@ -168,7 +168,8 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
 def jpeg_quality_estimate(path: str | os.PathLike) -> int | None:
     """Estimate the JPEG quality a file was saved with (None for non-JPEG files).
 
-    Uses the luminance quantisation table's scale relative to the IJG standard table.
+    Finds the IJG quality whose scaled standard luminance table is closest to the file's
+    (exact for libjpeg/Pillow files). Pillow reports tables in natural (row-major) order.
     """
     try:
         with Image.open(path) as im:
@@ -177,17 +178,28 @@ def jpeg_quality_estimate(path: str | os.PathLike) -> int | None:
             table = np.asarray(im.quantization[0], dtype=np.float64)
     except (OSError, UnidentifiedImageError):
         return None
-    scale = float(np.mean(table / _IJG_LUMA[: table.size])) * 100.0
-    quality = 100.0 - scale / 2.0 if scale <= 100.0 else 5000.0 / scale
-    return int(min(100, max(1, round(quality))))
+    if table.size != _IJG_LUMA.size:
+        return None
+    errors = np.abs(_IJG_TABLES - table[None, :]).sum(axis=1)
+    return int(np.argmin(errors)) + 1
 
 
 _IJG_LUMA = np.array(
-    [16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35,
-     37, 29, 40, 58, 51, 61, 60, 57, 51, 56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109,
-     81, 87, 95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99],
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69,
+     56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104,
+     113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
     dtype=np.float64,
 )  # fmt: skip
+"""IJG standard luminance quantisation table (quality 50), natural order."""
+
+
+def _ijg_tables() -> np.ndarray:
+    q = np.arange(1, 101, dtype=np.float64)[:, None]
+    scale = np.where(q < 50, np.floor(5000.0 / q), 200.0 - 2.0 * q)
+    return np.clip(np.floor((_IJG_LUMA[None, :] * scale + 50.0) / 100.0), 1, 255)
+
+
+_IJG_TABLES = _ijg_tables()
 
 
 @dataclass(frozen=True)

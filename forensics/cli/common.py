@@ -24,7 +24,7 @@ err_console = Console(stderr=True)
 EXIT_USAGE = 2
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     """How results are printed on stdout."""
 
     table = "table"
