@@ -1,0 +1,118 @@
+"""Typed configuration of a GAN training run: the single source of truth for its options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FAMILIES = ("dcgan", "resize_conv", "stylegan_lite", "resynth")
+"""Generator families; they differ in how they upsample (the trace a detector learns)."""
+
+
+@dataclass
+class GanConfig:
+    """Everything that defines a GAN run; saved as ``config.json`` in the run folder.
+
+    Attributes:
+        family: Generator family, one of :data:`FAMILIES`.
+        data: Folders (or files) of real face photos.
+        size: Image side in pixels (a power of two, 16 to 128).
+        width: Base channel width of G and D (channels grow towards low resolutions).
+        z_dim: Latent size of the unconditional generators.
+        upsample: ``auto`` or the upsampling of ``resize_conv`` (``nearest``/``bilinear``;
+            auto = nearest) and of ``resynth``'s decoder (``transposed``/``nearest``/
+            ``bilinear``; auto = transposed).
+        batch: Images per step.
+        lr_g: Generator learning rate (Adam).
+        lr_d: Discriminator learning rate (Adam).
+        beta1: Adam beta1.
+        beta2: Adam beta2.
+        r1_gamma: R1 gradient-penalty weight on real images (0 disables it).
+        r1_every: Apply R1 lazily every this many steps (scaled up to compensate).
+        ema_decay: Decay of the EMA generator used for sampling.
+        ema_start: Steps before the EMA starts (it copies G until then).
+        diffaug: Comma-separated DiffAugment policy (``color``, ``translation``, ``cutout``).
+        rec_weight: L1 reconstruction weight of the ``resynth`` family.
+        crop: ``auto`` (detect whether files are already face crops), ``none`` (just resize)
+            or ``mtcnn`` (always detect, align and crop).
+        holdout: Real images held back from training for coverage/precision.
+        max_images: Use at most this many training images (0 = all).
+        steps: Stop after this many steps in total (0 = no step limit).
+        minutes: Wall-clock budget of this invocation in minutes (0 = no time limit).
+        checkpoint_every: Write ``last.pt`` and the exported generator every this many steps.
+        sample_every: Write a sample grid PNG every this many steps.
+        eval_every: Measure face rate and diversity every this many steps.
+        eval_n: Samples used by the periodic evaluation.
+        log_every: Append losses to ``metrics.jsonl`` every this many steps.
+        seed: Seed of everything (weights, data order, augmentation, sample grids).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        threads: CPU threads for torch (``None`` = torch's default).
+        amp: Mixed precision on CUDA.
+
+    """
+
+    family: str = "resize_conv"
+    data: tuple[str, ...] = ()
+    size: int = 64
+    width: int = 16
+    z_dim: int = 128
+    upsample: str = "auto"
+    batch: int = 32
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.99
+    r1_gamma: float = 0.1
+    r1_every: int = 4
+    ema_decay: float = 0.995
+    ema_start: int = 200
+    diffaug: str = "color,translation"
+    rec_weight: float = 10.0
+    crop: str = "auto"
+    holdout: int = 256
+    max_images: int = 0
+    steps: int = 0
+    minutes: float = 0.0
+    checkpoint_every: int = 100
+    sample_every: int = 250
+    eval_every: int = 250
+    eval_n: int = 64
+    log_every: int = 25
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    amp: bool = True
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with a clear message on an impossible setting."""
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r}; choose from {', '.join(FAMILIES)}")
+        if self.size not in (16, 32, 64, 128):
+            raise ValueError(f"--size must be 16, 32, 64 or 128, not {self.size}")
+        if not self.data:
+            raise ValueError("no training data: pass --data FOLDER")
+        if self.batch < 2:
+            raise ValueError("--batch must be at least 2 (minibatch-stddev needs pairs)")
+        if self.width < 1 or self.z_dim < 1:
+            raise ValueError("--width and z_dim must be positive")
+        allowed = ("auto", "nearest", "bilinear") + (
+            ("transposed",) if self.family == "resynth" else ()
+        )
+        if self.upsample not in allowed:
+            raise ValueError(f"--upsample must be one of {', '.join(allowed)} for {self.family}")
+        if self.crop not in ("auto", "none", "mtcnn"):
+            raise ValueError("--crop must be auto, none or mtcnn")
+        for name in ("checkpoint_every", "sample_every", "eval_every", "log_every", "r1_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+    def model_kwargs(self) -> dict[str, object]:
+        """Keyword arguments of the generator factory for this config."""
+        kwargs: dict[str, object] = {"size": self.size, "width": self.width}
+        if self.family != "resynth":
+            kwargs["z_dim"] = self.z_dim
+        if self.family in ("resize_conv", "resynth"):
+            up = self.upsample
+            if up == "auto":
+                up = "nearest" if self.family == "resize_conv" else "transposed"
+            kwargs["upsample"] = up
+        return kwargs

@@ -1,0 +1,152 @@
+"""Periodic evaluation during training: face rate, diversity, precision/coverage, sample grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from forensics.media import save_image
+from trainers.gan.config import GanConfig
+from trainers.gan.data import to_tensor, to_uint8
+from trainers.gan.metrics import FaceRate, mean_pairwise_distance, precision_coverage
+
+
+@torch.no_grad()
+def generate(
+    generator: torch.nn.Module, inputs: torch.Tensor, device: torch.device, batch: int = 64
+) -> np.ndarray:
+    """Run a generator on latents (or, for ``resynth``, images in ``[-1, 1]``) in batches.
+
+    Returns:
+        uint8 ``(N, size, size, 3)`` images.
+
+    """
+    out = []
+    for i in range(0, inputs.shape[0], batch):
+        out.append(to_uint8(generator(inputs[i : i + batch].to(device)).float()))
+    return np.concatenate(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+class Evaluator:
+    """Measures an (EMA) generator on fixed latents or fixed held-back real photos.
+
+    The score used to keep ``best`` is ``min(face_rate, min(diversity, 1))``: a run must make
+    faces *and* varied ones.
+
+    Args:
+        cfg: The run's config (family, seed, eval_n, z_dim).
+        holdout: Held-back real photos, uint8 ``(N, size, size, 3)``.
+        device: Where the generator runs.
+
+    """
+
+    def __init__(self, cfg: GanConfig, holdout: np.ndarray, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.holdout = holdout
+        self.conditional = cfg.family == "resynth"
+        gen = torch.Generator().manual_seed(cfg.seed + 12345)
+        n = min(cfg.eval_n, len(holdout)) if self.conditional else cfg.eval_n
+        if self.conditional:
+            self.inputs = to_tensor(holdout[:n])
+            self.real_distance = mean_pairwise_distance(holdout[:n])
+        else:
+            self.inputs = torch.randn(n, cfg.z_dim, generator=gen)
+            self.real_distance = mean_pairwise_distance(holdout[:256])
+        gen = torch.Generator().manual_seed(cfg.seed + 54321)
+        self.grid_inputs = (
+            to_tensor(holdout[:32])
+            if self.conditional
+            else torch.randn(64, cfg.z_dim, generator=gen)
+        )
+        self._face_rate: FaceRate | None = None
+
+    def __call__(self, generator: torch.nn.Module) -> dict[str, Any]:
+        """Face rate, diversity, precision, coverage and the ``score`` of ``generator``."""
+        if self._face_rate is None:
+            self._face_rate = FaceRate(device=str(self.device))
+        samples = generate(generator, self.inputs, self.device)
+        face_rate = self._face_rate(samples)
+        div = mean_pairwise_distance(samples) / max(self.real_distance, 1e-12)
+        out: dict[str, Any] = {"face_rate": face_rate, "diversity": div, "n": len(samples)}
+        if len(self.holdout) > 5:
+            out.update(precision_coverage(samples, self.holdout))
+        if self.conditional:
+            real = self.inputs.numpy()
+            out["rec_l1"] = float(np.abs(to_tensor(samples).numpy() - real).mean())
+        out["score"] = min(face_rate, min(div, 1.0))
+        return out
+
+    def grid(self, generator: torch.nn.Module) -> np.ndarray:
+        """An 8-wide grid of samples (for ``resynth``: real / re-synthesised pairs)."""
+        samples = generate(generator, self.grid_inputs, self.device)
+        if self.conditional:
+            real = self.holdout[: len(samples)]
+            pairs = np.stack([real, samples], axis=1).reshape(-1, *samples.shape[1:])
+            samples = pairs
+        return tile(samples, 8)
+
+
+def tile(images: np.ndarray, cols: int) -> np.ndarray:
+    """Tile uint8 NHWC images into one grid image (missing cells are black)."""
+    n, h, w, c = images.shape
+    rows = -(-n // cols)
+    grid = np.zeros((rows * h, cols * w, c), np.uint8)
+    for i, im in enumerate(images):
+        r, k = divmod(i, cols)
+        grid[r * h : (r + 1) * h, k * w : (k + 1) * w] = im
+    return grid
+
+
+def save_grid(grid: np.ndarray, run_path: Path, step: int) -> Path:
+    """Write ``samples/step_XXXXXXX.png`` and refresh ``samples.png`` (the latest grid)."""
+    path = save_image(Path(run_path) / "samples" / f"step_{step:07d}.png", grid)
+    save_image(Path(run_path) / ".samples.tmp.png", grid)
+    (Path(run_path) / ".samples.tmp.png").replace(Path(run_path) / "samples.png")
+    return path
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path | None,
+    real: str | Path,
+    n: int = 256,
+    seed: int = 0,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Face rate, diversity, precision and coverage of a generator checkpoint on ``n`` samples.
+
+    Args:
+        checkpoint: Generator file, run folder, or ``None`` for the shipped default.
+        real: Folder of real photos (the reference; ``resynth`` also re-renders them).
+        n: Number of samples (and at most this many real photos).
+        seed: Seed of the latents.
+        device: ``auto``/``None``, ``cpu`` or ``cuda``.
+
+    """
+    from forensics.device import resolve_device
+    from trainers.gan.data import load_faces
+    from trainers.gan.export import load_generator
+    from trainers.gan.metrics import FaceRate
+
+    dev = resolve_device(device)
+    generator, meta = load_generator(checkpoint, dev)
+    faces = load_faces([real], int(meta["size"]), "auto", None, n, device)
+    if getattr(generator, "conditional", False):
+        inputs = to_tensor(faces.images)
+    else:
+        gen = torch.Generator().manual_seed(int(seed))
+        inputs = torch.randn(n, int(meta["kwargs"].get("z_dim", 128)), generator=gen)
+    samples = generate(generator, inputs, dev)
+    out: dict[str, Any] = {
+        "checkpoint": meta["path"],
+        "family": meta["family"],
+        "n": len(samples),
+        "real": len(faces.images),
+        "face_rate": FaceRate(device=str(dev))(samples),
+        "real_face_rate": FaceRate(device=str(dev))(faces.images),
+        "diversity": mean_pairwise_distance(samples) / mean_pairwise_distance(faces.images),
+    }
+    out.update(precision_coverage(samples, faces.images))
+    return out
