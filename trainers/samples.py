@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from forensics.media import load_image, resize_rgb, write_video
+from forensics.media import load_image, resize_rgb, save_image, write_video
 
 
 def camera_move_frames(
@@ -47,15 +48,81 @@ def make_real_video(portrait: Path, out: Path, fps: float = 12.0) -> Path:
     return write_video(out, camera_move_frames(rgb), fps=fps)
 
 
+def latent_walk_frames(
+    generator: torch.nn.Module, n_frames: int = 36, seed: int = 0, out_side: int = 128
+) -> Iterator[np.ndarray]:
+    """Yield frames of a slow walk between latents of an unconditional generator.
+
+    The walk follows a great circle through three seeded latents (spherical interpolation
+    keeps the latents at a typical norm), and each frame is upscaled to ``out_side``.
+    """
+    from trainers.gan.evaluate import generate
+
+    z_dim = int(generator.z_dim)
+    gen = torch.Generator().manual_seed(seed)
+    keys = torch.randn(3, z_dim, generator=gen)
+    keys = torch.cat([keys, keys[:1]])
+    per_leg = max(1, n_frames // 3)
+    zs = []
+    for a, b in zip(keys[:-1], keys[1:], strict=True):
+        omega = torch.arccos((a / a.norm()).dot(b / b.norm()).clamp(-1, 1))
+        for t in np.linspace(0.0, 1.0, per_leg, endpoint=False):
+            w0 = torch.sin((1 - t) * omega) / torch.sin(omega)
+            w1 = torch.sin(t * omega) / torch.sin(omega)
+            zs.append(w0 * a + w1 * b)
+    with torch.inference_mode():
+        frames = generate(generator, torch.stack(zs), torch.device("cpu"))
+    for rgb in frames:
+        yield resize_rgb(rgb, (out_side, out_side))
+
+
+def make_fakes(samples: Path, generator_path: str | None, resynth_path: str) -> list[Path]:
+    """Write GAN faces, re-synthesised portraits and a latent-walk video into ``samples``."""
+    from trainers.gan.export import load_generator
+    from trainers.gan.native import resynthesize
+
+    written: list[Path] = []
+    generator, _ = load_generator(generator_path, "cpu")
+    gen = torch.Generator().manual_seed(2026)
+    from trainers.gan.evaluate import generate
+
+    with torch.inference_mode():
+        faces = generate(generator, torch.randn(2, int(generator.z_dim), generator=gen), "cpu")
+    for i, rgb in enumerate(faces):
+        written.append(save_image(samples / f"fake_gan_face_{i + 1}.png", rgb))
+    written.append(
+        write_video(samples / "fake_video_gan_latent_walk.mp4", latent_walk_frames(generator), 12)
+    )
+    resynth, _ = load_generator(resynth_path, "cpu")
+    for name in ("real_grace_hopper.jpg", "real_astronaut_eileen_collins.png"):
+        src = samples / name
+        twin = resynthesize(resynth, load_image(src))
+        out = samples / ("fake_resynth_" + name.removeprefix("real_").rsplit(".", 1)[0] + ".jpg")
+        written.append(save_image(out, twin, quality=90))
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: rebuild the generated files in ``samples/``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=Path, default=Path("samples"))
-    args = parser.parse_args(argv)
-    out = make_real_video(
-        args.samples / "real_grace_hopper.jpg", args.samples / "real_video_grace_hopper.mp4"
+    parser.add_argument(
+        "--generator", default=None, help="unconditional generator (default: the shipped one)"
     )
-    print(out)
+    parser.add_argument(
+        "--resynth",
+        default="runs/gan_resynth",
+        help="resynth generator file or run folder used for the re-synthesised twins",
+    )
+    args = parser.parse_args(argv)
+    written = [
+        make_real_video(
+            args.samples / "real_grace_hopper.jpg", args.samples / "real_video_grace_hopper.mp4"
+        )
+    ]
+    written += make_fakes(args.samples, args.generator, args.resynth)
+    for path in written:
+        print(path)
 
 
 if __name__ == "__main__":

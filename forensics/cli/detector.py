@@ -1,13 +1,313 @@
-"""``forensics detector``: placeholder sub-app."""
+"""``forensics detector``: train, calibrate and evaluate the real-vs-fake face detector."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="detector commands.")
+from forensics.cli.common import OutputFormat, console, err_console, fail, make_progress
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Train the real-vs-fake face detector on your data and measure it honestly.",
+)
+
+RealOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--real", "-r", help="Folder of real photos (repeatable: --real A --real B)."),
+]
+FakeOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--fake",
+        "-f",
+        help="Folder of fake photos (repeatable); `forensics gan sample` folders are read "
+        "through their manifest.jsonl (generator family, real twin).",
+    ),
+]
 
 
-@app.command()
-def train() -> None:
-    """Train."""
-    raise typer.Exit(2)
+@app.command(no_args_is_help=True)
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (created).")],
+    real: RealOpt = None,
+    fake: FakeOpt = None,
+    manifest: Annotated[
+        list[Path] | None,
+        typer.Option(help="CSV/JSONL manifest with path,label,source[,group] (repeatable)."),
+    ] = None,
+    holdout_generator: Annotated[
+        list[str] | None,
+        typer.Option(help="Fake source left out of training, evaluated at the end (repeatable)."),
+    ] = None,
+    max_per_source: Annotated[
+        int, typer.Option(help="At most this many photos per source (0 = all).")
+    ] = 0,
+    arch: Annotated[str, typer.Option(help="Detector architecture.")] = "patch_resnet",
+    arch_kwargs: Annotated[
+        str, typer.Option(help="Architecture kwargs as JSON, e.g. '{\"stage\": 2}'.")
+    ] = "",
+    input_size: Annotated[int, typer.Option(help="Model input side in pixels.")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 32,
+    epochs: Annotated[int, typer.Option(help="Maximum passes over the training data.")] = 20,
+    max_steps: Annotated[int, typer.Option(help="Stop at this total step count (0 = none).")] = 0,
+    minutes: Annotated[
+        float,
+        typer.Option(
+            help="Training wall-clock budget in minutes, then calibrate and save (0 = none)."
+        ),
+    ] = 0.0,
+    eval_every: Annotated[int, typer.Option(help="Validate every N steps (0 = per epoch).")] = 0,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 1e-3,
+    patience: Annotated[
+        int, typer.Option(help="Validations without a better AP before stopping.")
+    ] = 5,
+    target_fpr: Annotated[
+        float, typer.Option(help="False-positive rate on real validation photos for the threshold.")
+    ] = 0.01,
+    band_fpr: Annotated[
+        float, typer.Option(help="Uncertainty band from this FPR's threshold (0 = no band).")
+    ] = 0.0,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of groups used for validation.")
+    ] = 0.15,
+    cache_side: Annotated[
+        int, typer.Option(help="Cached crops shrunk to this side (0 = native).")
+    ] = 256,
+    augment: Annotated[bool, typer.Option(help="Shared augmentations on both classes.")] = True,
+    pair_twins: Annotated[
+        bool, typer.Option(help="Batch each re-synthesised fake with its real twin.")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads (0 = default).")] = 0,
+    init_weights: Annotated[
+        Path | None, typer.Option(help="Local weights to start from (safetensors or torch file).")
+    ] = None,
+    export: Annotated[Path | None, typer.Option(help="Also copy the final model here.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out with its stored config.")
+    ] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json summary.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Train a detector, calibrate it on validation, write OUT/model.safetensors.
+
+    Examples:
+      forensics detector train -o runs/det --real ../shared/data/train/real/utkface
+      --fake fakes/resynth --fake fakes/dcgan --minutes 45
+
+      torchrun --nproc_per_node 2 $(which forensics) detector train -o runs/det ...
+
+      forensics detector train -o runs/det --resume --minutes 20
+
+    """
+    from trainers.detector.config import DetectorTrainConfig, default_arch_kwargs
+
+    kwargs: dict[str, Any] = default_arch_kwargs() if arch == "patch_resnet" else {}
+    if arch_kwargs:
+        try:
+            kwargs = json.loads(arch_kwargs)
+        except json.JSONDecodeError as exc:
+            fail(f"--arch-kwargs is not JSON: {exc}")
+    cfg = DetectorTrainConfig(
+        out=str(out),
+        real=tuple(map(str, real or ())),
+        fake=tuple(map(str, fake or ())),
+        manifest=tuple(map(str, manifest or ())),
+        holdout_generators=tuple(holdout_generator or ()),
+        max_per_source=max_per_source or None,
+        arch=arch,
+        arch_kwargs=kwargs,
+        input_size=input_size,
+        cache_side=cache_side,
+        batch_size=batch_size,
+        epochs=epochs,
+        max_steps=max_steps or None,
+        max_minutes=minutes or None,
+        eval_every=eval_every or None,
+        lr=lr,
+        patience=patience,
+        target_fpr=target_fpr,
+        band_fpr=band_fpr or None,
+        val_fraction=val_fraction,
+        augment=augment,
+        pair_twins=pair_twins,
+        seed=seed,
+        device=device,
+        workers=workers,
+        threads=threads or None,
+        init_weights=str(init_weights) if init_weights else None,
+        export=str(export) if export else None,
+    )
+    _run_training(cfg, resume, fmt)
+
+
+def _run_training(cfg, resume: bool, fmt: OutputFormat) -> None:
+    from forensics.checkpoint import CheckpointError
+    from trainers.detector.distributed import dist_from_env
+    from trainers.detector.train import resume_config, train_detector
+
+    if resume:
+        try:
+            cfg = resume_config(cfg.out, cfg)
+        except FileNotFoundError as exc:
+            fail(str(exc))
+    else:
+        try:
+            cfg.validate()
+        except ValueError as exc:
+            fail(str(exc))
+    main = dist_from_env().is_main
+    with make_progress(transient=False) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task("face crops", total=total, status="")
+            progress.update(tasks[stage], completed=done)
+
+        def on_step(rec: dict[str, Any]) -> None:
+            if rec["kind"] == "val":
+                err_console.print(
+                    f"step {rec['step']}: val AP {rec['val_ap']:.4f} AUC {rec['val_auc']:.4f} "
+                    f"(best {rec['best_ap']:.4f} @ {rec['best_step']})",
+                    highlight=False,
+                )
+                return
+            if "train" not in tasks:
+                tasks["train"] = progress.add_task("train", total=rec["total_steps"], status="")
+            status = f"loss {rec['loss']:.3f} {rec['images_per_s']:.1f} img/s"
+            progress.update(tasks["train"], completed=rec["step"], status=status)
+
+        try:
+            result = train_detector(
+                cfg,
+                resume=resume,
+                on_step=on_step if main else None,
+                on_progress=on_progress if main else None,
+            )
+        except (ValueError, CheckpointError) as exc:
+            fail(str(exc))
+    if not main:
+        return
+    summary = {"model": str(result.model_path), "run": str(result.run_dir), **result.summary}
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(summary, indent=2, default=float))
+        return
+    pooled = summary["metrics"]["val"]["pooled"]
+    cal = summary["calibration"]
+    console.print(f"model: {result.model_path}", highlight=False)
+    console.print(
+        f"steps {result.steps} (best {result.best_step}, stopped: {result.stop_reason}), "
+        f"{result.images_per_s:.1f} images/s",
+        highlight=False,
+    )
+    console.print(
+        f"validation: AUC {_f(pooled['auc'])} AP {_f(pooled['ap'])} "
+        f"TPR@1%FPR {_f(pooled['tpr_at_1fpr'])}; at threshold {cal['threshold']:.4f}: "
+        f"FPR {_f(pooled['fpr'])} TPR {_f(pooled['tpr'])} ECE {_f(pooled['ece'])}",
+        highlight=False,
+    )
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+@app.command("eval", no_args_is_help=True)
+def eval_(
+    model: Annotated[
+        Path | None, typer.Argument(help="Detector checkpoint (default: the shipped model).")
+    ] = None,
+    real: RealOpt = None,
+    fake: FakeOpt = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write roc.png, reliability.png and results.json here."),
+    ] = None,
+    max_per_source: Annotated[
+        int, typer.Option(help="At most this many photos per folder (0 = all).")
+    ] = 0,
+    batch: Annotated[int, typer.Option(help="Photos per face-detection batch.")] = 16,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Measure a detector per fake source and pooled, with the scanner's exact scores.
+
+    Reports ROC AUC, AP, EER, TPR at 1% FPR, accuracy/FPR/TPR at the stored threshold and
+    ECE; each real folder's FPR at the threshold.
+
+    Examples:
+      forensics detector eval runs/det/model.safetensors --real ../shared/data/dev/real/ffhq256
+      --fake ../shared/data/dev/fake/stylegan3r256 --out eval/ --format json
+
+    """
+    if fmt not in (OutputFormat.table, OutputFormat.json):
+        fail("--format must be table or json")
+    if not real or not fake:
+        fail("give at least one --real and one --fake folder")
+    for folder in [*real, *fake]:
+        if not folder.exists():
+            fail(f"not found: {folder}")
+    from forensics.checkpoint import CheckpointError
+    from forensics.scoring import Detector
+    from trainers.detector.evaluate import evaluate_folders, write_eval_outputs
+
+    try:
+        detector = Detector.load(model, device=device)
+    except CheckpointError as exc:
+        fail(str(exc))
+    with make_progress() as progress:
+        task = progress.add_task("scoring", total=None, status="")
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = evaluate_folders(
+            detector,
+            real=[str(p) for p in real],
+            fake=[str(p) for p in fake],
+            max_per_source=max_per_source or None,
+            batch=batch,
+            on_progress=on_progress,
+        )
+    if out is not None:
+        write_eval_outputs(result, out)
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(result.to_json(), indent=2, default=float))
+    else:
+        _print_eval_table(result.to_json())
+
+
+def _print_eval_table(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{data['model']} (threshold {data['threshold']:.4f})")
+    columns = [*data["sources"].items(), ("pooled", data["pooled"])]
+    table.add_column("metric", no_wrap=True)
+    for name, _ in columns:
+        table.add_column(name, justify="right", overflow="fold")
+    labels = {"n_real": "real photos", "n_fake": "fake photos", "auc": "ROC AUC", "ap": "AP",
+              "eer": "EER", "tpr_at_1fpr": "TPR @ 1% FPR", "accuracy": "accuracy @ thr",
+              "fpr": "FPR @ thr", "tpr": "TPR @ thr", "ece": "ECE"}  # fmt: skip
+    for key, label in labels.items():
+        cells = [str(m[key]) if key.startswith("n_") else _f(m[key], 3) for _, m in columns]
+        table.add_row(label, *cells)
+    console.print(table)
+    reals = Table(title="real folders at the stored threshold")
+    reals.add_column("source", overflow="fold")
+    for col in ("n", "FPR", "mean score"):
+        reals.add_column(col, justify="right", no_wrap=True)
+    for name, m in data["reals"].items():
+        reals.add_row(name, str(m["n"]), _f(m["fpr"]), _f(m["mean_score"]))
+    console.print(reals)
+    if data["errors"]:
+        err_console.print(f"{len(data['errors'])} unreadable file(s) skipped", highlight=False)

@@ -1,0 +1,109 @@
+"""Typed configuration of a detector training run: the single source of truth.
+
+The CLI maps its options onto :class:`DetectorTrainConfig`; the resolved config is written to
+the run folder as ``config.json`` so ``--resume`` continues with exactly the same settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def default_arch_kwargs() -> dict[str, Any]:
+    """Kwargs of the default ``patch_resnet``: ResNet-18 cut after stage 2, RGB + NPR input."""
+    return {"backbone": "resnet18", "stage": 2, "input_filter": "rgb+npr", "dropout": 0.1}
+
+
+@dataclass
+class DetectorTrainConfig:
+    """Everything that defines a detector training run.
+
+    Attributes:
+        out: Run folder (config, metrics log, crop cache, last/best state, final model).
+        real: Folders (or files) of real photos; the source name is the folder name.
+        fake: Folders of fake photos; a folder with a ``manifest.jsonl`` from
+            ``forensics gan sample`` names each file's generator family and real twin.
+        manifest: CSV or JSONL files naming ``path,label,source[,group]`` per sample.
+        holdout_generators: Fake sources removed from training and validation; the final
+            model is evaluated on them to measure generalisation to unseen generators.
+        max_per_source: Keep at most this many samples per source (``None``: all).
+        arch: Registered detector architecture (:func:`forensics.models.create_model`).
+        arch_kwargs: Keyword arguments of the architecture.
+        input_size: Side of the square model input; crops are resized with an area filter.
+        crop_margin: Margin around the MTCNN face box (fraction of the box side).
+        cache_side: Cached crops larger than this are shrunk (area filter) to keep loading
+            fast; ``0`` keeps native resolution.
+        batch_size: Images per optimisation step (per process under torchrun).
+        epochs: Maximum passes over the training data.
+        max_steps: Stop after this many steps (``None``: no limit).
+        max_minutes: Stop after this much training wall time (``None``: no limit).
+        eval_every: Validate every N steps (``None`` or ``0``: once per epoch).
+        lr: Peak AdamW learning rate (cosine decay with a short warm-up).
+        weight_decay: AdamW weight decay.
+        patch_loss: Weight of the per-patch loss added to the image-level loss.
+        patience: Stop after this many validations without a better validation AP.
+        target_fpr: False-positive rate on real validation photos the threshold is set for.
+        band_fpr: When set (e.g. 0.05), probabilities between the threshold for this FPR and
+            the main threshold are reported as ``uncertain``.
+        val_fraction: Share of groups (people, seeds, twin pairs) held out for validation.
+        augment: Apply the shared augmentations (JPEG, blur, downscale, flips...) to both classes.
+        pair_twins: Put each re-synthesised fake and its real twin in the same batch.
+        seed: Seed of everything (split, augmentation, initialisation, order).
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        workers: DataLoader worker processes (0 loads in the training process).
+        threads: Torch CPU threads (``None``: all cores).
+        amp: Mixed precision on CUDA (ignored on CPU).
+        init_weights: Optional local weights file (safetensors or a ``weights_only`` torch
+            file) loaded into the model before training; tensors are matched by name and shape.
+        export: Optional extra path the final model is copied to.
+
+    """
+
+    out: str = "runs/detector"
+    real: tuple[str, ...] = ()
+    fake: tuple[str, ...] = ()
+    manifest: tuple[str, ...] = ()
+    holdout_generators: tuple[str, ...] = ()
+    max_per_source: int | None = None
+    arch: str = "patch_resnet"
+    arch_kwargs: dict[str, Any] = field(default_factory=default_arch_kwargs)
+    input_size: int = 128
+    crop_margin: float = 0.25
+    cache_side: int = 256
+    batch_size: int = 32
+    epochs: int = 20
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    eval_every: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patch_loss: float = 0.5
+    patience: int = 5
+    target_fpr: float = 0.01
+    band_fpr: float | None = None
+    val_fraction: float = 0.15
+    augment: bool = True
+    pair_twins: bool = True
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    threads: int | None = None
+    amp: bool = True
+    init_weights: str | None = None
+    export: str | None = None
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with a clear message for inconsistent settings."""
+        if not (self.real or self.fake or self.manifest):
+            raise ValueError("no data: give --real and --fake folders, or --manifest")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be between 0 and 1")
+        if not 0.0 < self.target_fpr < 1.0:
+            raise ValueError("target_fpr must be between 0 and 1")
+        if self.band_fpr is not None and self.band_fpr <= self.target_fpr:
+            raise ValueError("band_fpr must be larger than target_fpr")
+        if self.input_size < 16 or self.batch_size < 2:
+            raise ValueError("input_size must be >= 16 and batch_size >= 2")
+        if self.cache_side and self.cache_side < self.input_size:
+            raise ValueError("cache_side must be 0 or at least input_size")
