@@ -185,7 +185,10 @@ def test_cli_usage_errors_exit_2(args, tmp_path, monkeypatch):
     assert res.exit_code == 2, res.output
 
 
-def test_eval_without_default_model_explains(tmp_path):
+def test_eval_without_default_model_explains(tmp_path, monkeypatch):
+    import forensics.scoring
+
+    monkeypatch.setattr(forensics.scoring, "default_model_path", lambda: tmp_path / "none")
     (tmp_path / "r").mkdir()
     res = runner.invoke(app, ["detector", "eval", "--real", str(tmp_path / "r"),
                               "--fake", str(tmp_path / "r")])  # fmt: skip

@@ -76,7 +76,7 @@ def latent_walk_frames(
         yield resize_rgb(rgb, (out_side, out_side))
 
 
-def make_fakes(samples: Path, generator_path: str | None, resynth_path: str) -> list[Path]:
+def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | None) -> list[Path]:
     """Write GAN faces, re-synthesised portraits and a latent-walk video into ``samples``."""
     from trainers.gan.export import load_generator
     from trainers.gan.native import resynthesize
@@ -93,7 +93,9 @@ def make_fakes(samples: Path, generator_path: str | None, resynth_path: str) -> 
     written.append(
         write_video(samples / "fake_video_gan_latent_walk.mp4", latent_walk_frames(generator), 12)
     )
-    resynth, _ = load_generator(resynth_path, "cpu")
+    from trainers.gan.export import RESYNTH_GENERATOR
+
+    resynth, _ = load_generator(resynth_path or RESYNTH_GENERATOR, "cpu")
     for name in ("real_grace_hopper.jpg", "real_astronaut_eileen_collins.png"):
         src = samples / name
         twin = resynthesize(resynth, load_image(src))
@@ -111,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--resynth",
-        default="runs/gan_resynth",
-        help="resynth generator file or run folder used for the re-synthesised twins",
+        default=None,
+        help="resynth generator for the re-synthesised twins (default: the shipped one)",
     )
     args = parser.parse_args(argv)
     written = [

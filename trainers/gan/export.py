@@ -24,6 +24,8 @@ DEFAULT_GENERATOR = (
     / "weights"
     / ("generator_default.safetensors")
 )
+RESYNTH_GENERATOR = DEFAULT_GENERATOR.with_name("generator_resynth.safetensors")
+"""The shipped re-synthesis generator (``--from DIR --native`` twins of real photos)."""
 BEST_NAME = "generator_best.safetensors"
 LAST_NAME = "generator_last.safetensors"
 
