@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +23,14 @@ err_console = Console(stderr=True)
 """Progress, warnings and errors go to stderr, so stdout stays parseable."""
 
 EXIT_USAGE = 2
+
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+"""``--device``: where models run (``auto`` picks CUDA when present)."""
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="Detector checkpoint (default: the shipped model)."),
+]
+"""``--model``: a detector checkpoint; ``None`` means the shipped default."""
 
 
 class OutputFormat(enum.StrEnum):

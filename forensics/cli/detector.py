@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from forensics.cli.common import OutputFormat, console, err_console, fail, make_progress
+from forensics.cli.common import DeviceOpt, OutputFormat, console, err_console, fail, make_progress
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -82,7 +82,7 @@ def train(
         bool, typer.Option(help="Batch each re-synthesised fake with its real twin.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0 = default).")] = 0,
     init_weights: Annotated[
@@ -238,7 +238,7 @@ def eval_(
         int, typer.Option(help="At most this many photos per folder (0 = all).")
     ] = 0,
     batch: Annotated[int, typer.Option(help="Photos per face-detection batch.")] = 16,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
 ) -> None:
     """Measure a detector per fake source and pooled, with the scanner's exact scores.
 

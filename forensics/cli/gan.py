@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from forensics.cli.common import OutputFormat, console, err_console, fail
+from forensics.cli.common import DeviceOpt, OutputFormat, console, err_console, fail
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -57,7 +57,7 @@ def train(
         str, typer.Option(help="DiffAugment policy: comma list of color, translation, cutout.")
     ] = "color,translation",
     seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     threads: Annotated[int, typer.Option(help="CPU threads for torch (0 = default).")] = 0,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="Summary format.")
@@ -210,7 +210,7 @@ def sample(
     max_side: Annotated[
         int, typer.Option(help="--native: skip photos with a longer side above this.")
     ] = 512,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     batch: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     out_fmt: Annotated[
         OutputFormat, typer.Option("--output-format", help="Summary format.")
@@ -278,7 +278,7 @@ def eval_(
     ] = None,
     n: Annotated[int, typer.Option("--n", help="Samples (and at most this many reals).")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the latents.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,

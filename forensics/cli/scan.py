@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from forensics.cli.common import OutputFormat, console, err_console, fail, make_progress
+from forensics.cli.common import (
+    DeviceOpt,
+    ModelOpt,
+    OutputFormat,
+    console,
+    err_console,
+    fail,
+    make_progress,
+)
 
 
 def scan(
@@ -20,10 +28,7 @@ def scan(
         list[Path],
         typer.Argument(help="Photos, videos or folders (walked recursively).", show_default=False),
     ],
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", "-m", help="Detector checkpoint (default: the shipped model)."),
-    ] = None,
+    model: ModelOpt = None,
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -53,7 +58,7 @@ def scan(
     max_frames: Annotated[
         int, typer.Option("--max-frames", min=1, help="At most this many frames per video.")
     ] = 64,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     max_faces: Annotated[
         int, typer.Option("--max-faces", min=1, help="Score at most this many faces per photo.")
     ] = 16,

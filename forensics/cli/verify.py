@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from forensics.cli.common import OutputFormat, console, err_console, fail, make_progress
+from forensics.cli.common import (
+    DeviceOpt,
+    ModelOpt,
+    OutputFormat,
+    console,
+    err_console,
+    fail,
+    make_progress,
+)
 
 
 def verify_ids(
@@ -37,11 +45,8 @@ def verify_ids(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="How results are printed on stdout.")
     ] = OutputFormat.table,
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", "-m", help="Detector checkpoint (default: the shipped model)."),
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=1024, help="Photos per batch.")
     ] = 16,
