@@ -83,11 +83,10 @@ def test_usage_errors_exit_2(tmp_path, good_dir, ckpt):
     assert run(str(empty), ckpt=ckpt).exit_code == 2
 
 
-def test_no_default_model_says_pass_model(good_dir):
-    from forensics.scoring import default_model_path
+def test_no_default_model_says_pass_model(good_dir, tmp_path, monkeypatch):
+    import forensics.scoring
 
-    if default_model_path().is_file():
-        pytest.skip("a default model is shipped")
+    monkeypatch.setattr(forensics.scoring, "default_model_path", lambda: tmp_path / "none")
     res = run(str(good_dir))
     assert res.exit_code == 2 and "--model" in res.stderr
 

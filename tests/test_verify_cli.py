@@ -50,11 +50,10 @@ def test_help_and_usage_errors(tmp_path, ckpt):
     assert res.exit_code == 2 and "cannot load the detector" in res.output
 
 
-def test_missing_default_model_is_a_clear_error(tmp_path):
-    from forensics.scoring import default_model_path
+def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
+    import forensics.scoring
 
-    if default_model_path().is_file():
-        pytest.skip("a default detector is shipped")
+    monkeypatch.setattr(forensics.scoring, "default_model_path", lambda: tmp_path / "none")
     (tmp_path / "x.jpg").write_bytes(b"")
     res = runner.invoke(app, ["verify-ids", str(tmp_path)])
     assert res.exit_code == 2 and "no default detector" in res.output
