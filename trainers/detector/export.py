@@ -1,27 +1,21 @@
-"""Building the model, loading local initial weights, and writing the calibrated detector.
+"""Building the detector model for training and loading local initial weights.
 
-The final file is a :class:`forensics.scoring.Detector` checkpoint: safetensors weights plus a
-JSON header with the architecture and kwargs, preprocessing, calibration (temperature, bias,
-threshold, target FPR, band) and provenance (data sources and counts, metrics, seed, version).
+The calibrated checkpoint itself is written by :mod:`trainers.detector.finalize`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from forensics.checkpoint import CheckpointError, load_checkpoint, safe_torch_load
 from forensics.models import create_model
-from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+from forensics.scoring import Preprocess
 
 from .config import DetectorTrainConfig
-
-MODEL_NAME = "model.safetensors"
 
 
 def preprocess_of(cfg: DetectorTrainConfig) -> Preprocess:
@@ -85,37 +79,3 @@ def load_init_weights(model: nn.Module, path: str | os.PathLike) -> dict[str, in
         raise CheckpointError(f"{path}: no tensor matches the model by name and shape")
     model.load_state_dict(loaded, strict=False)
     return {"loaded": len(loaded), "skipped": len(state) - len(loaded)}
-
-
-def val_logits(
-    model: nn.Module, crops: list[np.ndarray], pre: Preprocess, device: torch.device, bs: int = 64
-) -> np.ndarray:
-    """Image logits of crops through exactly the scanner's tensor path (eval mode)."""
-    was_training = model.training
-    det = Detector(model, DetectorSpec(arch="-", preprocess=pre), device=device)
-    try:
-        logits, _ = det.logits(crops, batch_size=bs)
-    finally:
-        model.train(was_training)
-    return logits
-
-
-def write_detector(
-    path: str | os.PathLike,
-    model: nn.Module,
-    cfg: DetectorTrainConfig,
-    calibration: Calibration,
-    info: dict[str, Any],
-) -> Path:
-    """Save the calibrated, self-describing detector checkpoint (atomically)."""
-    spec = DetectorSpec(
-        arch=cfg.arch,
-        arch_kwargs=dict(cfg.arch_kwargs),
-        preprocess=preprocess_of(cfg),
-        calibration=calibration,
-        info=info,
-    )
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    cpu_model = create_model(cfg.arch, **cfg.arch_kwargs)
-    cpu_model.load_state_dict(state)
-    return Detector(cpu_model, spec, device="cpu").save(path)
