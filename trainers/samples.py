@@ -78,14 +78,13 @@ def latent_walk_frames(
 
 def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | None) -> list[Path]:
     """Write GAN faces, re-synthesised portraits and a latent-walk video into ``samples``."""
-    from trainers.gan.export import load_generator
+    from trainers.gan.evaluate import generate
+    from trainers.gan.export import RESYNTH_GENERATOR, load_generator
     from trainers.gan.native import resynthesize
 
     written: list[Path] = []
     generator, _ = load_generator(generator_path, "cpu")
     gen = torch.Generator().manual_seed(2026)
-    from trainers.gan.evaluate import generate
-
     with torch.inference_mode():
         faces = generate(generator, torch.randn(2, int(generator.z_dim), generator=gen), "cpu")
     for i, rgb in enumerate(faces):
@@ -93,8 +92,6 @@ def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | No
     written.append(
         write_video(samples / "fake_video_gan_latent_walk.mp4", latent_walk_frames(generator), 12)
     )
-    from trainers.gan.export import RESYNTH_GENERATOR
-
     resynth, _ = load_generator(resynth_path or RESYNTH_GENERATOR, "cpu")
     for name in ("real_grace_hopper.jpg", "real_astronaut_eileen_collins.png"):
         src = samples / name

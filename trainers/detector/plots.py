@@ -44,13 +44,7 @@ def roc_png(
     ax.set_ylim(0.0, 1.01)
     ax.set_xlabel("false-positive rate (real called fake)")
     ax.set_ylabel("true-positive rate (fake caught)")
-    if title:
-        ax.set_title(_plain(title), fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return _finish(fig, ax, path, title, "lower right")
 
 
 def reliability_png(
@@ -82,10 +76,15 @@ def reliability_png(
     ax.set_ylim(0, 1)
     ax.set_xlabel("predicted P(synthetic)")
     ax.set_ylabel("observed share of fakes")
+    return _finish(fig, ax, path, title, "upper left")
+
+
+def _finish(fig, ax, path: Path, title: str, legend_loc: str) -> Path:
+    """Title, grid and legend, then save the figure as PNG to ``path``."""
     if title:
         ax.set_title(_plain(title), fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc=legend_loc, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, format="png")
     return path
