@@ -15,13 +15,26 @@ def evidence_to_heat(evidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Patch logits ``(h, w)`` to a float32 heat map of ``size`` ``(width, height)`` in [0, 1].
 
     The map is passed through a sigmoid (so 0.5 means "no evidence either way", and the
-    scale is comparable across photos) and resized bilinearly.
+    scale is comparable across photos) and resized bilinearly; NaN cells (not scored) stay NaN.
     """
+    heat = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(evidence, np.float64), -30, 30)))
+    return resize_heat(heat, size)
+
+
+def resize_heat(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize to ``size`` ``(width, height)`` that keeps NaN cells NaN, edges sharp."""
     import cv2
 
-    heat = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(evidence, np.float64), -30, 30)))
-    w, h = size
-    return cv2.resize(heat.astype(np.float32), (int(w), int(h)), interpolation=cv2.INTER_LINEAR)
+    w, h = int(size[0]), int(size[1])
+    mask = np.isfinite(heat)
+    if mask.all():
+        return cv2.resize(heat.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    # Interpolate the values with the gaps filled, then cut the gaps out again at
+    # nearest-neighbour resolution, so unscored cells neither spread nor shrink the map.
+    fill = float(heat[mask].mean()) if mask.any() else 0.5
+    values = cv2.resize(np.where(mask, heat, fill).astype(np.float32), (w, h), cv2.INTER_LINEAR)
+    keep = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return np.where(keep, values, np.nan).astype(np.float32)
 
 
 def colorize(heat: np.ndarray, colormap: str = "inferno") -> np.ndarray:
@@ -34,14 +47,12 @@ def colorize(heat: np.ndarray, colormap: str = "inferno") -> np.ndarray:
 
 def place_heat(heat: np.ndarray, box: Box, image_shape: tuple[int, ...]) -> np.ndarray:
     """Paste a crop-sized heat map into a photo-sized array (NaN outside the crop)."""
-    import cv2
-
     h, w = image_shape[:2]
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
     full = np.full((h, w), np.nan, np.float32)
     if x2 > x1 and y2 > y1:
-        full[y1:y2, x1:x2] = cv2.resize(heat, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+        full[y1:y2, x1:x2] = resize_heat(heat, (x2 - x1, y2 - y1))
     return full
 
 

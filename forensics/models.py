@@ -157,3 +157,7 @@ class TinyPatchDetector(nn.Module):
         """Return ``{"logit": (B,), "patch_logits": (B, h, w)}``."""
         patch = self.head(self.body(self.filter(x))).squeeze(1)
         return {"logit": patch.mean(dim=(1, 2)), "patch_logits": patch}
+
+
+# Architectures defined in their own modules register themselves on import.
+from forensics import spectral as _spectral  # noqa: E402, F401

@@ -25,6 +25,7 @@ from forensics.media import resize_rgb
 from forensics.models import create_model
 
 CHECKPOINT_FORMAT = "forensics.detector/1"
+FITS = ("resize", "center")
 DEFAULT_MODEL_NAME = "detector_default.safetensors"
 
 
@@ -33,10 +34,14 @@ class Preprocess:
     """How a face crop becomes a tensor; stored with the model.
 
     Attributes:
-        input_size: Crops are resized (area filter down, bilinear up) to this square side.
+        input_size: Side of the square model input.
         crop_margin: Margin around the MTCNN box, as a fraction of the box side.
         mean: Per-channel mean subtracted after scaling to [0, 1].
         std: Per-channel std divided by.
+        fit: How a crop becomes ``input_size`` square. ``"resize"``: area filter down,
+            bilinear up. ``"center"``: pixels stay at native resolution: the central
+            ``input_size`` square is cut out, and a smaller crop is mirror-padded (for
+            detectors of the spectrum, which any resizing would rewrite).
 
     """
 
@@ -44,13 +49,66 @@ class Preprocess:
     crop_margin: float = 0.25
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    fit: str = "resize"
+
+    def __post_init__(self) -> None:
+        if self.fit not in FITS:
+            raise ValueError(f"unknown preprocess fit {self.fit!r}; use one of {FITS}")
+
+    def window(self, shape: tuple[int, ...], rng: np.random.Generator | None = None) -> tuple:
+        """Top-left ``(y, x)`` of the ``input_size`` window in a crop (``"center"`` fit).
+
+        Centred, or at a random position when ``rng`` is given (training); negative when the
+        crop is smaller than the input and gets padded.
+        """
+        s = self.input_size
+        offsets = []
+        for side in shape[:2]:
+            if side > s and rng is not None:
+                offsets.append(int(rng.integers(0, side - s + 1)))
+            else:
+                offsets.append((side - s) // 2)
+        return tuple(offsets)
+
+    def fit_crop(self, rgb: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One RGB ``uint8`` crop as an ``input_size`` square (see ``fit``); input unchanged."""
+        s = self.input_size
+        if rgb.shape[:2] == (s, s):
+            return rgb
+        if self.fit == "resize":
+            return resize_rgb(rgb, (s, s))
+        y, x = self.window(rgb.shape, rng)
+        out = rgb[max(0, y) : max(0, y) + s, max(0, x) : max(0, x) + s]
+        pad_y, pad_x = s - out.shape[0], s - out.shape[1]
+        if pad_y or pad_x:
+            top, left = max(0, -y), max(0, -x)
+            pads = ((top, pad_y - top), (left, pad_x - left), (0, 0))
+            out = np.pad(out, pads, mode="symmetric")
+        return np.ascontiguousarray(out)
+
+    def evidence_in_crop(self, evidence: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Place a patch map over the whole crop it came from (NaN where nothing was scored).
+
+        With ``"resize"`` the map already spans the crop. With ``"center"`` it spans only the
+        scored window, so it is put at that window's place in a grid of the same cell size.
+        """
+        if self.fit == "resize":
+            return evidence
+        import cv2
+
+        s, (mh, mw) = self.input_size, evidence.shape
+        h, w = shape[:2]
+        y, x = self.window(shape)
+        full = np.full((h, w), np.nan, np.float32)
+        big = cv2.resize(evidence.astype(np.float32), (s, s), interpolation=cv2.INTER_NEAREST)
+        ys, xs = max(0, y), max(0, x)
+        full[ys : y + s, xs : x + s] = big[ys - y : h - y, xs - x : w - x]
+        cells = (max(1, round(w * mw / s)), max(1, round(h * mh / s)))
+        return cv2.resize(full, cells, interpolation=cv2.INTER_NEAREST)
 
     def to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Stack RGB ``uint8`` crops into a normalised ``(B, 3, S, S)`` float tensor."""
-        s = self.input_size
-        arr = np.stack(
-            [c if c.shape[:2] == (s, s) else resize_rgb(c, (s, s)) for c in crops]
-        ).astype(np.float32)
+        arr = np.stack([self.fit_crop(c) for c in crops]).astype(np.float32)
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).div_(255.0)
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
@@ -100,7 +158,8 @@ class Prediction:
     Attributes:
         logit: Raw image-level logit (before calibration).
         prob: Calibrated probability of being synthetic.
-        evidence: Patch-logit map ``(h, w)`` float32: where the evidence lies.
+        evidence: Patch-logit map ``(h, w)`` float32 over the whole crop: where the evidence
+            lies (NaN where the model did not look, for native-resolution models).
 
     """
 
@@ -248,8 +307,12 @@ class Detector:
         logits, maps = self.logits(crops, batch_size=batch_size)
         probs = self.calibration.prob(logits)
         return [
-            Prediction(logit=float(z), prob=_finite(p), evidence=m.astype(np.float32))
-            for z, p, m in zip(logits, probs, maps, strict=True)
+            Prediction(
+                logit=float(z),
+                prob=_finite(p),
+                evidence=self.preprocess.evidence_in_crop(m.astype(np.float32), c.shape),
+            )
+            for z, p, m, c in zip(logits, probs, maps, crops, strict=True)
         ]
 
 

@@ -31,10 +31,9 @@ pytestmark = pytest.mark.skipif(
 
 
 KNOWN_MISSES = {
-    "fake_gan_face_1.png",  # 64-px PNG GAN faces: trained on JPEG'd ones (MODEL_CARD.md)
-    "fake_gan_face_2.png",
+    # 64-px GAN frames upscaled to 128 px and mp4v-compressed: both steps erase the
+    # high-frequency trace the spectral detector reads (MODEL_CARD.md, failure modes).
     "fake_video_gan_latent_walk.mp4",
-    "fake_resynth_grace_hopper.jpg",  # large face: the crop is shrunk 2x, erasing the trace
 }
 
 
@@ -97,7 +96,7 @@ def test_scan_samples_writes_heatmaps_and_report(scan_out) -> None:
             for face in rec["faces"]:
                 assert (out / face["heatmap"]).is_file()
                 raw = np.load(out / face["heatmap_raw"])
-                assert raw.ndim == 2 and np.isfinite(raw).all()
+                assert raw.ndim == 2 and np.isfinite(raw).any()  # NaN: cells not scored
     assert (out / "report.html").read_text().count("<img") >= len(records)
 
 

@@ -155,3 +155,31 @@ def test_minutes_budget_finishes_with_a_model(folders, tmp_path):
     assert result.stop_reason == "minutes" and result.steps == 1
     assert result.model_path is not None and result.model_path.is_file()
     assert steps and steps[0] == 1
+
+
+def test_spectral_native_training_round_trip(folders, tmp_path):
+    """``spectral_patch`` with ``--fit center``: trains through the CLI, stores its native-pixel
+    preprocessing, and ``detector eval`` gives exactly the scores ``forensics scan`` gives."""
+    from forensics.checkpoint import read_meta
+    from forensics.scoring import Detector
+    from trainers.detector.evaluate import evaluate_folders
+
+    real, fake = folders
+    out = tmp_path / "spec"
+    args = [a if a != "patch_tiny" else "spectral_patch" for a in tiny_train_args(out, real, fake)]
+    args[args.index("--arch-kwargs") + 1] = '{"hidden": 8}'
+    args[args.index("--input-size") + 1] = "64"
+    args += ["--fit", "center", "--augment-kwargs", '{"p_blur": 0.0}']
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    model = out / "model.safetensors"
+    meta = read_meta(model)
+    assert meta["arch"] == "spectral_patch" and meta["preprocess"]["fit"] == "center"
+    assert json.loads((out / "config.json").read_text())["augment_kwargs"] == {"p_blur": 0.0}
+    result = evaluate_folders(Detector.load(model, device="cpu"), [real], [fake])
+    scan = runner.invoke(app, ["scan", str(real), str(fake), "--model", str(model),
+                               "--format", "json", "--device", "cpu"])  # fmt: skip
+    scanned = {str(Path(r["path"]).resolve()): r["score"] for r in json.loads(scan.stdout)
+               if r["kind"] == "image"}  # fmt: skip
+    for path, score in zip(result.paths, result.scores, strict=True):
+        assert scanned[str(Path(path).resolve())] == pytest.approx(score, abs=1e-4)

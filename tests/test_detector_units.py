@@ -21,6 +21,7 @@ from trainers.detector.dataset import TwinBatchSampler
 from trainers.detector.metrics import equal_error_rate, expected_calibration_error, report
 
 runner = CliRunner()
+TRAIN_AB = ["detector", "train", "--out", "x", "--real", "a", "--fake", "b"]
 
 
 def test_calibration_known_answer_on_gaussian_scores():
@@ -177,6 +178,10 @@ def test_pickled_checkpoint_carrying_code_is_refused(tmp_path):
         ["detector", "eval", "m.safetensors", "--real", "nope", "--fake", "nope"],
         ["detector", "eval", "--real", ".", "--fake", ".", "--format", "csv"],
         ["detector", "train", "--bogus"],
+        [*TRAIN_AB, "--fit", "stretch"],
+        [*TRAIN_AB, "--augment-kwargs", "[1]"],
+        [*TRAIN_AB, "--augment-kwargs", '{"p_jpeg": 3}'],
+        [*TRAIN_AB, "--augment-kwargs", '{"p_nothing": 0.1}'],
     ],
 )
 def test_cli_usage_errors_exit_2(args, tmp_path, monkeypatch):
@@ -193,3 +198,28 @@ def test_eval_without_default_model_explains(tmp_path, monkeypatch):
     res = runner.invoke(app, ["detector", "eval", "--real", str(tmp_path / "r"),
                               "--fake", str(tmp_path / "r")])  # fmt: skip
     assert res.exit_code == 2 and "default detector" in res.output
+
+
+def test_augmenter_overrides_from_json():
+    aug = Augmenter.from_kwargs({"p_blur": 0.0, "jpeg_quality": [55, 100]})
+    assert aug.p_blur == 0.0 and aug.jpeg_quality == (55, 100) and aug.p_flip == Augmenter().p_flip
+    with pytest.raises(ValueError, match="range"):
+        Augmenter.from_kwargs({"jpeg_quality": [90, 50]})
+    with pytest.raises(TypeError):
+        Augmenter.from_kwargs({"p_unknown": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--fit", "stretch"], "fit must be"),
+        (["--augment-kwargs", '{"p_jpeg": 3}'], "p_jpeg must be between 0 and 1"),
+        (["--augment-kwargs", '{"p_nothing": 0.1}'], "p_nothing"),
+        (["--augment-kwargs", "[1]"], "must be a JSON object"),
+    ],
+)
+def test_bad_training_options_are_named(extra, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*TRAIN_AB, *extra])
+    assert res.exit_code == 2 and message in res.output
+    assert not (tmp_path / "x").exists()  # nothing written before the config is valid

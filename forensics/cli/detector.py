@@ -51,6 +51,13 @@ def train(
         str, typer.Option(help="Architecture kwargs as JSON, e.g. '{\"stage\": 2}'.")
     ] = "",
     input_size: Annotated[int, typer.Option(help="Model input side in pixels.")] = 128,
+    fit: Annotated[
+        str,
+        typer.Option(
+            help="How a face crop becomes the input: 'resize' it, or cut a 'center' window "
+            "of native pixels (spectral_patch needs it)."
+        ),
+    ] = "resize",
     batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 32,
     epochs: Annotated[int, typer.Option(help="Maximum passes over the training data.")] = 20,
     max_steps: Annotated[int, typer.Option(help="Stop at this total step count (0 = none).")] = 0,
@@ -78,6 +85,13 @@ def train(
         int, typer.Option(help="Cached crops shrunk to this side (0 = native).")
     ] = 256,
     augment: Annotated[bool, typer.Option(help="Shared augmentations on both classes.")] = True,
+    augment_kwargs: Annotated[
+        str,
+        typer.Option(
+            help="Augmenter overrides as JSON, e.g. "
+            '\'{"p_blur": 0.05, "jpeg_quality": [55, 100]}\'.'
+        ),
+    ] = "",
     pair_twins: Annotated[
         bool, typer.Option(help="Batch each re-synthesised fake with its real twin.")
     ] = True,
@@ -111,10 +125,7 @@ def train(
 
     kwargs: dict[str, Any] = default_arch_kwargs() if arch == "patch_resnet" else {}
     if arch_kwargs:
-        try:
-            kwargs = json.loads(arch_kwargs)
-        except json.JSONDecodeError as exc:
-            fail(f"--arch-kwargs is not JSON: {exc}")
+        kwargs = _json_option("--arch-kwargs", arch_kwargs)
     cfg = DetectorTrainConfig(
         out=str(out),
         real=tuple(map(str, real or ())),
@@ -125,6 +136,7 @@ def train(
         arch=arch,
         arch_kwargs=kwargs,
         input_size=input_size,
+        fit=fit,
         cache_side=cache_side,
         batch_size=batch_size,
         epochs=epochs,
@@ -137,6 +149,7 @@ def train(
         band_fpr=band_fpr or None,
         val_fraction=val_fraction,
         augment=augment,
+        augment_kwargs=_json_option("--augment-kwargs", augment_kwargs),
         pair_twins=pair_twins,
         seed=seed,
         device=device,
@@ -214,6 +227,19 @@ def _run_training(cfg, resume: bool, fmt: OutputFormat) -> None:
         f"FPR {_f(pooled['fpr'])} TPR {_f(pooled['tpr'])} ECE {_f(pooled['ece'])}",
         highlight=False,
     )
+
+
+def _json_option(flag: str, text: str) -> dict[str, Any]:
+    """Parse a JSON-object option, failing with a usage error that names the flag."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{flag} is not JSON: {exc}")
+    if not isinstance(value, dict):
+        fail(f"{flag} must be a JSON object, e.g. '{{\"key\": 1}}'")
+    return value
 
 
 def _f(value: float | None, digits: int = 4) -> str:

@@ -48,6 +48,24 @@ class Augmenter:
     p_jpeg: float = 0.6
     jpeg_quality: tuple[int, int] = (30, 100)
 
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> Augmenter:
+        """Defaults overridden by ``kwargs`` (JSON lists become tuples).
+
+        Raises:
+            TypeError: An unknown field.
+            ValueError: A probability outside [0, 1] or an empty range.
+
+        """
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+        aug = cls(**fields)
+        for name, value in vars(aug).items():
+            if name.startswith("p_") and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+            if isinstance(value, tuple) and value[0] > value[1]:
+                raise ValueError(f"{name} must be a (low, high) range")
+        return aug
+
     def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Return an augmented copy of ``rgb`` (the input is not modified)."""
         out = rgb

@@ -30,7 +30,9 @@ class DetectorTrainConfig:
         max_per_source: Keep at most this many samples per source (``None``: all).
         arch: Registered detector architecture (:func:`forensics.models.create_model`).
         arch_kwargs: Keyword arguments of the architecture.
-        input_size: Side of the square model input; crops are resized with an area filter.
+        input_size: Side of the square model input.
+        fit: How crops become the input: ``resize`` (area filter) or ``center`` (a window
+            of native-resolution pixels; needed by ``spectral_patch``).
         crop_margin: Margin around the MTCNN face box (fraction of the box side).
         cache_side: Cached crops larger than this are shrunk (area filter) to keep loading
             fast; ``0`` keeps native resolution.
@@ -48,6 +50,8 @@ class DetectorTrainConfig:
             the main threshold are reported as ``uncertain``.
         val_fraction: Share of groups (people, seeds, twin pairs) held out for validation.
         augment: Apply the shared augmentations (JPEG, blur, downscale, flips...) to both classes.
+        augment_kwargs: Overrides of :class:`trainers.detector.augment.Augmenter` fields
+            (e.g. ``{"p_blur": 0.05, "jpeg_quality": [55, 100]}``).
         pair_twins: Put each re-synthesised fake and its real twin in the same batch.
         seed: Seed of everything (split, augmentation, initialisation, order).
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
@@ -69,6 +73,7 @@ class DetectorTrainConfig:
     arch: str = "patch_resnet"
     arch_kwargs: dict[str, Any] = field(default_factory=default_arch_kwargs)
     input_size: int = 128
+    fit: str = "resize"
     crop_margin: float = 0.25
     cache_side: int = 256
     batch_size: int = 32
@@ -84,6 +89,7 @@ class DetectorTrainConfig:
     band_fpr: float | None = None
     val_fraction: float = 0.15
     augment: bool = True
+    augment_kwargs: dict[str, Any] = field(default_factory=dict)
     pair_twins: bool = True
     seed: int = 0
     device: str = "auto"
@@ -105,5 +111,13 @@ class DetectorTrainConfig:
             raise ValueError("band_fpr must be larger than target_fpr")
         if self.input_size < 16 or self.batch_size < 2:
             raise ValueError("input_size must be >= 16 and batch_size >= 2")
+        from .augment import Augmenter
+
+        try:
+            Augmenter.from_kwargs(self.augment_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"augment_kwargs: {exc}") from None
+        if self.fit not in ("resize", "center"):
+            raise ValueError("fit must be 'resize' or 'center'")
         if self.cache_side and self.cache_side < self.input_size:
             raise ValueError("cache_side must be 0 or at least input_size")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from forensics.media import load_image, resize_rgb
+from forensics.media import load_image
 from forensics.scoring import Preprocess
 
 from .augment import Augmenter
@@ -24,19 +24,20 @@ from .crops import CachedCrop
 class CropDataset(Dataset):
     """Cached crops as model inputs, augmented deterministically per (seed, epoch, index).
 
-    Items are ``(rgb, label)``: an ``input_size`` square RGB ``uint8`` array, resized with the
-    same filter :meth:`forensics.scoring.Preprocess.to_tensor` uses.
+    Items are ``(rgb, label)``: an ``input_size`` square RGB ``uint8`` array made by the
+    model's own :meth:`forensics.scoring.Preprocess.fit_crop` (resized, or a native-resolution
+    window at a random place when augmenting).
     """
 
     def __init__(
         self,
         items: Sequence[CachedCrop],
-        input_size: int,
+        preprocess: Preprocess,
         augmenter: Augmenter | None = None,
         seed: int = 0,
     ) -> None:
         self.items = list(items)
-        self.input_size = int(input_size)
+        self.preprocess = preprocess
         self.augmenter = augmenter
         self.seed = int(seed)
         self.epoch = 0
@@ -51,13 +52,11 @@ class CropDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         item = self.items[i]
         rgb = load_image(item.crop_path)
+        rng = None
         if self.augmenter is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             rgb = self.augmenter(rgb, rng)
-        s = self.input_size
-        if rgb.shape[:2] != (s, s):
-            rgb = resize_rgb(rgb, (s, s))
-        return rgb, item.sample.label
+        return self.preprocess.fit_crop(rgb, rng), item.sample.label
 
 
 def make_collate(preprocess: Preprocess):

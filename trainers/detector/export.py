@@ -20,7 +20,7 @@ from .config import DetectorTrainConfig
 
 def preprocess_of(cfg: DetectorTrainConfig) -> Preprocess:
     """The preprocessing stored with (and applied by) the trained model."""
-    return Preprocess(input_size=cfg.input_size, crop_margin=cfg.crop_margin)
+    return Preprocess(input_size=cfg.input_size, crop_margin=cfg.crop_margin, fit=cfg.fit)
 
 
 def build_model(cfg: DetectorTrainConfig) -> nn.Module:
@@ -45,7 +45,9 @@ def load_init_weights(model: nn.Module, path: str | os.PathLike) -> dict[str, in
 
     Accepts a forensics checkpoint, any safetensors file, or a ``weights_only`` torch file
     (a bare state dict or ``{"state_dict": ...}``). A ``backbone.`` prefix is added or removed
-    as needed, so plain timm weights fit :func:`forensics.models.patch_resnet`.
+    as needed, so plain timm weights fit :func:`forensics.models.patch_resnet`, and a child
+    module's name is tried as a prefix, so a trained ``spectral_patch`` seeds the spectral
+    branch of ``spectral_hybrid``.
 
     Returns:
         ``{"loaded": n, "skipped": m}``.
@@ -69,9 +71,12 @@ def load_init_weights(model: nn.Module, path: str | os.PathLike) -> dict[str, in
     if not state:
         raise CheckpointError(f"{path}: no tensors found")
     own = model.state_dict()
+    children = [name for name, _ in model.named_children()]
     loaded: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        for name in (key, f"backbone.{key}", key.removeprefix("backbone.")):
+        names = [key, f"backbone.{key}", key.removeprefix("backbone.")]
+        names += [f"{child}.{key}" for child in children]  # e.g. spectral_patch -> hybrid
+        for name in names:
             if name in own and own[name].shape == value.shape:
                 loaded[name] = value
                 break

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from forensics.faces import FaceDetector
-from forensics.media import load_image, resize_rgb
 
 from .config import DetectorTrainConfig
 from .crops import CachedCrop, prepare_crops
@@ -73,14 +72,7 @@ def prepare_data(
     samples = cap_per_source(samples, cfg.max_per_source, cfg.seed)
     pool, held = split_holdout(samples, cfg.holdout_generators)
     train, val = split_train_val(pool, cfg.val_fraction, cfg.seed)
-    for name, part in (("training", train), ("validation", val)):
-        labels = {s.label for s in part}
-        if labels != {0, 1}:
-            missing = "real" if 0 not in labels else "fake"
-            raise ValueError(
-                f"the {name} split has no {missing} photos: give more {missing} data "
-                "(each class needs at least two groups: people, seeds or twin pairs)"
-            )
+    _check_classes(train, val)
     everything = train + val + held
     progress = (lambda d, t: on_progress("crops", d, t)) if on_progress else None
     crops, errors = prepare_crops(
@@ -92,6 +84,12 @@ def prepare_data(
         return [by_sample[s] for s in part if s in by_sample]
 
     out = PreparedData(pick(train), pick(val), pick(held), errors=errors)
+    if errors:
+        _check_classes(
+            [c.sample for c in out.train],
+            [c.sample for c in out.val],
+            f" ({len(errors)} unreadable, e.g. {errors[0][0]}: {errors[0][1]})",
+        )
     out.counts = {
         name: count_by_source(c.sample for c in part)
         for name, part in (("train", out.train), ("val", out.val), ("holdout", out.holdout))
@@ -103,19 +101,21 @@ __all__ = [
     "PreparedData",
     "build_model",
     "labels_of",
-    "load_inputs",
     "prepare_data",
     "preprocess_of",
 ]
 
 
-def load_inputs(items: list[CachedCrop], size: int) -> list[np.ndarray]:
-    """Cached crops resized to the model input (what ``Preprocess.to_tensor`` would do)."""
-    out = []
-    for it in items:
-        rgb = load_image(it.crop_path)
-        out.append(rgb if rgb.shape[:2] == (size, size) else resize_rgb(rgb, (size, size)))
-    return out
+def _check_classes(train: list[Sample], val: list[Sample], note: str = "") -> None:
+    """Raise ``ValueError`` unless both splits hold real and fake photos."""
+    for name, part in (("training", train), ("validation", val)):
+        labels = {s.label for s in part}
+        if labels != {0, 1}:
+            missing = "real" if 0 not in labels else "fake"
+            raise ValueError(
+                f"the {name} split has no {missing} photos{note}: give more {missing} data "
+                "(each class needs at least two groups: people, seeds or twin pairs)"
+            )
 
 
 def labels_of(items: list[CachedCrop]) -> np.ndarray:

@@ -139,9 +139,8 @@ def _run(
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
     preprocess = preprocess_of(cfg)
-    train_ds = CropDataset(
-        data.train, cfg.input_size, Augmenter() if cfg.augment else None, cfg.seed
-    )
+    augmenter = Augmenter.from_kwargs(cfg.augment_kwargs) if cfg.augment else None
+    train_ds = CropDataset(data.train, preprocess, augmenter, cfg.seed)
     sampler = TwinBatchSampler(
         data.train, cfg.batch_size, cfg.seed, dinfo.world_size, dinfo.rank, cfg.pair_twins
     )

@@ -1,0 +1,167 @@
+"""Native-resolution scoring: spectral features, the spectral detectors, ``fit="center"``.
+
+The physics is checked with synthetic images whose answer is known: blurring removes
+high-frequency power, a period-2 pattern (a transposed-convolution checkerboard) adds corner
+Nyquist power. The ``center`` preprocessing must keep pixels untouched, never mutate its input,
+and map the evidence back onto the crop it came from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from forensics.models import create_model, list_models
+from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+from forensics.spectral import feature_count, radial_index, window_spectra
+
+
+def _noise(seed: int = 0, size: int = 128) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def _pixels(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+
+
+def test_radial_index_is_symmetric_and_clipped():
+    r = radial_index(32)
+    assert r[0, 0] == 0 and int(r.max()) == 16
+    assert torch.equal(r, r.T) and r[0, 1] == r[0, 31] == 1  # negative frequencies wrap
+
+
+def test_window_spectra_shape_and_blur_removes_high_frequencies():
+    import cv2
+
+    sharp = _noise()
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 1.5)
+    f_sharp = window_spectra(_pixels(sharp))
+    f_blur = window_spectra(_pixels(blurred))
+    assert f_sharp.shape == (1, feature_count(32), 7, 7)
+    top_band = slice(12, 16)  # luma radial bins 13..16
+    assert (f_blur[:, top_band] < f_sharp[:, top_band] - 1.0).all()
+    low_band = slice(0, 2)
+    assert (f_blur[:, top_band].mean() - f_sharp[:, top_band].mean()) < (
+        f_blur[:, low_band].mean() - f_sharp[:, low_band].mean()
+    )
+
+
+def test_checkerboard_raises_corner_nyquist_power():
+    import cv2
+
+    base = cv2.GaussianBlur(_noise(1), (0, 0), 2.0).astype(np.int16)
+    yy, xx = np.indices(base.shape[:2])
+    board = np.where((yy + xx) % 2 == 0, 6, -6)[..., None]
+    with_board = np.clip(base + board, 0, 255).astype(np.uint8)
+    corner = feature_count(32) - 1
+    clean = window_spectra(_pixels(base.astype(np.uint8)))[:, corner]
+    checked = window_spectra(_pixels(with_board))[:, corner]
+    assert (checked > clean + 3.0).all()
+
+
+@pytest.mark.parametrize("arch", ["spectral_patch", "spectral_hybrid"])
+def test_spectral_models_keep_the_patch_contract(arch):
+    assert arch in list_models()
+    torch.manual_seed(0)
+    model = create_model(arch, hidden=8).eval()
+    with torch.inference_mode():
+        out = model(torch.rand(2, 3, 128, 128) * 2 - 1)
+        tiny = model(torch.rand(1, 3, 20, 24) * 2 - 1)  # smaller than one window: padded
+    assert out["logit"].shape == (2,) and out["patch_logits"].shape == (2, 7, 7)
+    assert torch.allclose(out["logit"], out["patch_logits"].mean(dim=(1, 2)), atol=1e-5)
+    assert tiny["patch_logits"].shape == (1, 1, 1)
+    with pytest.raises(ValueError):
+        create_model("spectral_patch", window=7)
+
+
+def test_center_fit_keeps_native_pixels_and_does_not_mutate():
+    pre = Preprocess(input_size=64, fit="center")
+    crop = _noise(2, 100)[:, :90].copy()
+    before = crop.copy()
+    out = pre.fit_crop(crop)
+    assert out.shape == (64, 64, 3) and np.array_equal(crop, before)
+    y, x = pre.window(crop.shape)
+    assert np.array_equal(out, crop[y : y + 64, x : x + 64])  # no resampling at all
+    rng = np.random.default_rng(0)
+    ys, xs = zip(*(pre.window(crop.shape, rng) for _ in range(50)), strict=True)
+    assert len(set(ys)) > 1 and 0 <= min(ys) and max(ys) <= 100 - 64 and max(xs) <= 90 - 64
+
+
+def test_center_fit_pads_small_crops_around_their_pixels():
+    pre = Preprocess(input_size=64, fit="center")
+    small = _noise(3, 40)[:, :31].copy()
+    out = pre.fit_crop(small)
+    y, x = pre.window(small.shape)
+    assert out.shape == (64, 64, 3) and y < 0 and x < 0
+    assert np.array_equal(out[-y : -y + 40, -x : -x + 31], small)
+
+
+def test_evidence_is_placed_where_the_window_was():
+    pre = Preprocess(input_size=64, fit="center")
+    evidence = np.arange(16, dtype=np.float32).reshape(4, 4)
+    placed = pre.evidence_in_crop(evidence, (128, 96, 3))
+    assert placed.shape == (8, 6)  # same 16-px cells over the whole crop
+    assert np.isnan(placed[0, 0]) and np.isnan(placed[-1, -1])
+    assert np.nanmin(placed) == 0 and np.nanmax(placed) == 15
+    assert np.isfinite(placed).sum() == 16
+    resize = Preprocess(input_size=64)
+    assert resize.evidence_in_crop(evidence, (128, 96, 3)) is evidence
+    with pytest.raises(ValueError, match="fit"):
+        Preprocess(fit="stretch")
+
+
+def test_spectral_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    spec = DetectorSpec(
+        arch="spectral_patch",
+        arch_kwargs={"hidden": 8},
+        preprocess=Preprocess(input_size=64, fit="center"),
+        calibration=Calibration(temperature=2.0, bias=0.5, threshold=0.4),
+    )
+    model = create_model(spec.arch, **spec.arch_kwargs)
+    with torch.no_grad():  # non-trivial normalisation statistics must survive the round trip
+        model.norm.running_mean.uniform_(-1, 1)
+        model.norm.running_var.uniform_(0.5, 2)
+    path = Detector(model, spec).save(tmp_path / "spec.safetensors")
+    loaded = Detector.load(path, device="cpu")
+    assert loaded.preprocess.fit == "center" and loaded.preprocess.input_size == 64
+    crops = [_noise(4, 100), _noise(5, 50)]
+    a = Detector(model, spec, device="cpu").predict(crops)
+    b = loaded.predict(crops)
+    for p, q, c in zip(a, b, crops, strict=True):
+        assert p.prob == pytest.approx(q.prob, abs=1e-6)
+        assert p.evidence.shape == q.evidence.shape
+        cells = 3 / 64  # a 3x3 map over the 64-px window
+        assert p.evidence.shape == (round(c.shape[0] * cells), round(c.shape[1] * cells))
+
+
+def test_old_checkpoints_without_fit_still_resize(tiny_checkpoint):
+    detector = Detector.load(tiny_checkpoint, device="cpu")
+    assert detector.preprocess.fit == "resize"
+    crop = _noise(6, 100)
+    assert detector.preprocess.fit_crop(crop).shape == (32, 32, 3)
+
+
+def test_trained_spectral_model_seeds_the_hybrids_spectral_branch(tmp_path):
+    from forensics.checkpoint import save_checkpoint
+    from trainers.detector.export import load_init_weights
+
+    torch.manual_seed(0)
+    spectral = create_model("spectral_patch")
+    path = save_checkpoint(tmp_path / "s.safetensors", spectral.state_dict(), {"note": "test"})
+    hybrid = create_model("spectral_hybrid")
+    assert load_init_weights(hybrid, path) == {"loaded": len(spectral.state_dict()), "skipped": 0}
+    for key, value in spectral.state_dict().items():
+        assert torch.equal(hybrid.state_dict()[f"spectral.{key}"], value)
+
+
+def test_unscored_cells_neither_spread_nor_shrink_the_heat():
+    from forensics.heatmaps import evidence_to_heat
+
+    evidence = np.full((10, 10), np.nan, np.float32)
+    evidence[2:8, 3:9] = 1.0
+    heat = evidence_to_heat(evidence, (100, 100))
+    scored = np.isfinite(heat)
+    assert scored.sum() == 60 * 60 and scored[20:80, 30:90].all()
+    assert heat[scored] == pytest.approx(1 / (1 + np.exp(-1.0)))
