@@ -345,3 +345,18 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     shrink = w * h < rgb.shape[0] * rgb.shape[1]
     interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     return cv2.resize(rgb, (int(w), int(h)), interpolation=interp)
+
+
+def shrunk_shape(shape: tuple[int, ...], side: int) -> tuple[int, int]:
+    """``(height, width)`` that :func:`shrink_to` gives an image of ``shape``."""
+    h, w = shape[:2]
+    if not side or max(h, w) <= side:
+        return h, w
+    s = side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def shrink_to(rgb: np.ndarray, side: int) -> np.ndarray:
+    """Area-shrink ``rgb`` so its longer side is at most ``side`` (0: unchanged)."""
+    h, w = shrunk_shape(rgb.shape, side)
+    return rgb if (h, w) == rgb.shape[:2] else resize_rgb(rgb, (w, h))

@@ -21,7 +21,7 @@ import torch
 from forensics import __version__
 from forensics.checkpoint import CheckpointError, file_sha256, load_checkpoint, save_checkpoint
 from forensics.device import resolve_device
-from forensics.media import resize_rgb
+from forensics.media import resize_rgb, shrink_to, shrunk_shape
 from forensics.models import create_model
 
 CHECKPOINT_FORMAT = "forensics.detector/1"
@@ -42,6 +42,8 @@ class Preprocess:
             bilinear up. ``"center"``: pixels stay at native resolution: the central
             ``input_size`` square is cut out, and a smaller crop is mirror-padded (for
             detectors of the spectrum, which any resizing would rewrite).
+        max_side: ``"center"`` only: crops whose longer side exceeds this are first
+            area-shrunk to it, as the training crop cache did (0: never shrink).
 
     """
 
@@ -50,6 +52,7 @@ class Preprocess:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     fit: str = "resize"
+    max_side: int = 0
 
     def __post_init__(self) -> None:
         if self.fit not in FITS:
@@ -77,6 +80,7 @@ class Preprocess:
             return rgb
         if self.fit == "resize":
             return resize_rgb(rgb, (s, s))
+        rgb = shrink_to(rgb, self.max_side)
         y, x = self.window(rgb.shape, rng)
         out = rgb[max(0, y) : max(0, y) + s, max(0, x) : max(0, x) + s]
         pad_y, pad_x = s - out.shape[0], s - out.shape[1]
@@ -97,8 +101,8 @@ class Preprocess:
         import cv2
 
         s, (mh, mw) = self.input_size, evidence.shape
-        h, w = shape[:2]
-        y, x = self.window(shape)
+        h, w = shrunk_shape(shape, self.max_side)
+        y, x = self.window((h, w))
         full = np.full((h, w), np.nan, np.float32)
         big = cv2.resize(evidence.astype(np.float32), (s, s), interpolation=cv2.INTER_NEAREST)
         ys, xs = max(0, y), max(0, x)

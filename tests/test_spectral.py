@@ -165,3 +165,19 @@ def test_unscored_cells_neither_spread_nor_shrink_the_heat():
     scored = np.isfinite(heat)
     assert scored.sum() == 60 * 60 and scored[20:80, 30:90].all()
     assert heat[scored] == pytest.approx(1 / (1 + np.exp(-1.0)))
+
+
+def test_max_side_scores_large_crops_as_the_training_cache_saw_them():
+    from forensics.media import shrink_to
+
+    pre = Preprocess(input_size=64, fit="center", max_side=100)
+    big = _noise(7, 300)[:, :240].copy()
+    assert np.array_equal(pre.fit_crop(big), pre.fit_crop(shrink_to(big, 100)))
+    small = _noise(8, 90)
+    unlimited = Preprocess(input_size=64, fit="center")
+    assert np.array_equal(pre.fit_crop(small), unlimited.fit_crop(small))
+    placed = pre.evidence_in_crop(np.zeros((3, 3), np.float32), big.shape)
+    # The 3x3 map covers 64x64 of the 100x80 shrunk pixels; the grid spans the whole crop at
+    # the map's cell size (a window edge off the cell grid can round one row/column in).
+    assert placed.shape == (5, 4) and 9 <= np.isfinite(placed).sum() <= 12
+    assert np.isnan(placed).any()

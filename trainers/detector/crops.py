@@ -21,7 +21,7 @@ import numpy as np
 
 from forensics.checkpoint import atomic_write_bytes
 from forensics.faces import FaceDetector, crop_face
-from forensics.media import MediaError, load_image, resize_rgb, save_image
+from forensics.media import MediaError, load_image, save_image, shrink_to
 from forensics.scan import make_face_detector
 
 from .data import Sample
@@ -44,15 +44,6 @@ class CachedCrop:
     sample: Sample
     crop_path: str
     face: bool
-
-
-def shrink_to(rgb: np.ndarray, side: int) -> np.ndarray:
-    """Area-shrink ``rgb`` so its longer side is at most ``side`` (0: unchanged)."""
-    h, w = rgb.shape[:2]
-    if not side or max(h, w) <= side:
-        return rgb
-    s = side / max(h, w)
-    return resize_rgb(rgb, (max(1, round(w * s)), max(1, round(h * s))))
 
 
 def detect_like_scan(face_detector: FaceDetector, images: Sequence[np.ndarray]) -> list[list]:

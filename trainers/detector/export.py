@@ -20,7 +20,10 @@ from .config import DetectorTrainConfig
 
 def preprocess_of(cfg: DetectorTrainConfig) -> Preprocess:
     """The preprocessing stored with (and applied by) the trained model."""
-    return Preprocess(input_size=cfg.input_size, crop_margin=cfg.crop_margin, fit=cfg.fit)
+    max_side = cfg.cache_side if cfg.fit == "center" else 0  # score what training saw
+    return Preprocess(
+        input_size=cfg.input_size, crop_margin=cfg.crop_margin, fit=cfg.fit, max_side=max_side
+    )
 
 
 def build_model(cfg: DetectorTrainConfig) -> nn.Module:
