@@ -34,9 +34,6 @@ KNOWN_MISSES = {
     # 64-px GAN frames upscaled to 128 px and mp4v-compressed: both steps erase the
     # high-frequency trace the spectral detector reads (MODEL_CARD.md, failure modes).
     "fake_video_gan_latent_walk.mp4",
-    # Face crop over 256 px: shrunk to the training cache's size before scoring, which erases
-    # much of the re-synthesis trace (0.55 against a threshold of 0.74).
-    "fake_resynth_grace_hopper.jpg",
 }
 
 

@@ -195,13 +195,13 @@ def heldout_gan_run(tmp_path_factory):
 
 def test_gan_faces_are_rejected_and_real_portraits_pass(heldout_gan_run):
     fakes, reals = heldout_gan_run
-    # Measured with the shipped model: 138 of 150 StyleGAN3 faces (92%) rejected as synthetic,
-    # 2 of 90 FFHQ portraits (2.2%). Pinned with a margin so a regression shows.
-    assert sum(fakes) / len(fakes) >= 0.88
+    # Measured with the shipped model: 135 of 150 StyleGAN3 faces (90%) rejected as synthetic,
+    # 1 of 90 FFHQ portraits (1.1%). Pinned with a margin so a regression shows.
+    assert sum(fakes) / len(fakes) >= 0.86
     assert sum(reals) / len(reals) <= 0.05
 
 
-@pytest.mark.xfail(strict=True, reason="92% of held-out StyleGAN3 faces caught; issue 6 asks 95%")
+@pytest.mark.xfail(strict=True, reason="90% of held-out StyleGAN3 faces caught; issue 6 asks 95%")
 def test_gan_faces_reach_the_issue_target(heldout_gan_run):
     fakes, _ = heldout_gan_run
     assert sum(fakes) / len(fakes) >= 0.95
