@@ -58,7 +58,9 @@ class Preprocess:
         if self.fit not in FITS:
             raise ValueError(f"unknown preprocess fit {self.fit!r}; use one of {FITS}")
 
-    def window(self, shape: tuple[int, ...], rng: np.random.Generator | None = None) -> tuple:
+    def window(
+        self, shape: tuple[int, ...], rng: np.random.Generator | None = None
+    ) -> tuple[int, int]:
         """Top-left ``(y, x)`` of the ``input_size`` window in a crop (``"center"`` fit).
 
         Centred, or at a random position when ``rng`` is given (training); negative when the
@@ -71,7 +73,7 @@ class Preprocess:
                 offsets.append(int(rng.integers(0, side - s + 1)))
             else:
                 offsets.append((side - s) // 2)
-        return tuple(offsets)
+        return offsets[0], offsets[1]
 
     def fit_crop(self, rgb: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """One RGB ``uint8`` crop as an ``input_size`` square (see ``fit``); input unchanged."""

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from forensics.models import register_model
+from forensics.models import PatchDetector, register_model
 
 #: ITU-R BT.601 luma weights; the chroma channels are B-Y and R-Y.
 _LUMA = (0.299, 0.587, 0.114)
@@ -93,7 +93,9 @@ class SpectralPatchDetector(nn.Module):
 
     """
 
-    def __init__(self, window: int = 32, stride: int = 16, hidden: int = 64, dropout: float = 0.1):
+    def __init__(
+        self, window: int = 32, stride: int = 16, hidden: int = 64, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         if window < 4 or window % 2 or stride < 1:
             raise ValueError("window must be an even number >= 4 and stride >= 1")
@@ -148,8 +150,6 @@ class HybridPatchDetector(nn.Module):
         input_filter: str = "rgb+npr",
     ) -> None:
         super().__init__()
-        from forensics.models import PatchDetector
-
         self.spectral = SpectralPatchDetector(window, stride, hidden, dropout)
         self.cnn = PatchDetector(backbone, stage, input_filter, dropout)
 

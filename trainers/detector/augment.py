@@ -9,6 +9,7 @@ Order follows a photo's life: framing, colour, optics, resizing, then compressio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class Augmenter:
     jpeg_quality: tuple[int, int] = (30, 100)
 
     @classmethod
-    def from_kwargs(cls, kwargs: dict) -> Augmenter:
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> Augmenter:
         """Defaults overridden by ``kwargs`` (JSON lists become tuples).
 
         Raises:
