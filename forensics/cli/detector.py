@@ -120,6 +120,9 @@ def train(
 
       forensics detector train -o runs/det --resume --minutes 20
 
+      forensics detector train -o runs/spec --manifest dev_train.csv --real REAL --fake FAKES
+      --arch spectral_patch --fit center --cache-side 0   # the shipped default's recipe
+
     """
     from trainers.detector.config import DetectorTrainConfig, default_arch_kwargs
 
