@@ -111,13 +111,15 @@ class DetectorTrainConfig:
             raise ValueError("band_fpr must be larger than target_fpr")
         if self.input_size < 16 or self.batch_size < 2:
             raise ValueError("input_size must be >= 16 and batch_size >= 2")
+        from forensics.scoring import FITS
+
         from .augment import Augmenter
 
         try:
             Augmenter.from_kwargs(self.augment_kwargs)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"augment_kwargs: {exc}") from None
-        if self.fit not in ("resize", "center"):
-            raise ValueError("fit must be 'resize' or 'center'")
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {', '.join(map(repr, FITS))}")
         if self.cache_side and self.cache_side < self.input_size:
             raise ValueError("cache_side must be 0 or at least input_size")
