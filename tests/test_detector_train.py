@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from forensics.checkpoint import load_checkpoint
 from forensics.cli.main import app
+from trainers.detector.export import preprocess_of
+from trainers.detector.train import resume_config
 
 runner = CliRunner()
 
@@ -169,13 +171,17 @@ def test_spectral_native_training_round_trip(folders, tmp_path):
     args = [a if a != "patch_tiny" else "spectral_patch" for a in tiny_train_args(out, real, fake)]
     args[args.index("--arch-kwargs") + 1] = '{"hidden": 8}'
     args[args.index("--input-size") + 1] = "64"
-    args += ["--fit", "center", "--augment-kwargs", '{"p_blur": 0.0}']
+    args[args.index("--cache-side") + 1] = "96"
+    args += ["--fit", "center", "--score-size", "80", "--augment-kwargs", '{"p_blur": 0.0}']
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     model = out / "model.safetensors"
     meta = read_meta(model)
     assert meta["arch"] == "spectral_patch" and meta["preprocess"]["fit"] == "center"
-    assert json.loads((out / "config.json").read_text())["augment_kwargs"] == {"p_blur": 0.0}
+    assert meta["preprocess"]["input_size"] == 80  # scored window, larger than trained windows
+    cfg = resume_config(str(out))
+    assert cfg.augment_kwargs == {"p_blur": 0.0} and cfg.score_size == 80
+    assert preprocess_of(cfg, training=True).input_size == 64
     result = evaluate_folders(Detector.load(model, device="cpu"), [real], [fake])
     scan = runner.invoke(app, ["scan", str(real), str(fake), "--model", str(model),
                                "--format", "json", "--device", "cpu"])  # fmt: skip

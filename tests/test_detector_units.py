@@ -213,6 +213,8 @@ def test_augmenter_overrides_from_json():
     ("extra", "message"),
     [
         (["--fit", "stretch"], "fit must be"),
+        (["--score-size", "256"], "score_size needs fit 'center'"),
+        (["--fit", "center", "--score-size", "8"], "at least input_size"),
         (["--augment-kwargs", '{"p_jpeg": 3}'], "p_jpeg must be between 0 and 1"),
         (["--augment-kwargs", '{"p_nothing": 0.1}'], "p_nothing"),
         (["--augment-kwargs", "[1]"], "must be a JSON object"),

@@ -58,6 +58,13 @@ def train(
             "of native pixels (spectral_patch needs it)."
         ),
     ] = "resize",
+    score_size: Annotated[
+        int,
+        typer.Option(
+            help="With --fit center: side of the centre window scored at validation and scan "
+            "time (0 = --input-size). Larger windows average more evidence per face."
+        ),
+    ] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 32,
     epochs: Annotated[int, typer.Option(help="Maximum passes over the training data.")] = 20,
     max_steps: Annotated[int, typer.Option(help="Stop at this total step count (0 = none).")] = 0,
@@ -140,6 +147,7 @@ def train(
         arch_kwargs=kwargs,
         input_size=input_size,
         fit=fit,
+        score_size=score_size,
         cache_side=cache_side,
         batch_size=batch_size,
         epochs=epochs,

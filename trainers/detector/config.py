@@ -33,6 +33,10 @@ class DetectorTrainConfig:
         input_size: Side of the square model input.
         fit: How crops become the input: ``resize`` (area filter) or ``center`` (a window
             of native-resolution pixels; needed by ``spectral_patch``).
+        score_size: ``center`` fit only: side of the centre window scored at validation,
+            calibration and scan time (``0``: ``input_size``). Training still takes random
+            ``input_size`` windows. A patch model's image logit is the mean of its window
+            logits, so scoring a larger window averages more evidence per face.
         crop_margin: Margin around the MTCNN face box (fraction of the box side).
         cache_side: Cached crops larger than this are shrunk (area filter) to keep loading
             fast; ``0`` keeps native resolution.
@@ -74,6 +78,7 @@ class DetectorTrainConfig:
     arch_kwargs: dict[str, Any] = field(default_factory=default_arch_kwargs)
     input_size: int = 128
     fit: str = "resize"
+    score_size: int = 0
     crop_margin: float = 0.25
     cache_side: int = 256
     batch_size: int = 32
@@ -123,3 +128,7 @@ class DetectorTrainConfig:
             raise ValueError(f"fit must be one of {', '.join(map(repr, FITS))}")
         if self.cache_side and self.cache_side < self.input_size:
             raise ValueError("cache_side must be 0 or at least input_size")
+        if self.score_size and (self.fit != "center" or self.score_size < self.input_size):
+            raise ValueError("score_size needs fit 'center' and must be at least input_size")
+        if self.score_size and self.cache_side and self.cache_side < self.score_size:
+            raise ValueError("cache_side must be 0 or at least score_size")

@@ -18,12 +18,18 @@ from forensics.scoring import Preprocess
 from .config import DetectorTrainConfig
 
 
-def preprocess_of(cfg: DetectorTrainConfig) -> Preprocess:
-    """The preprocessing stored with (and applied by) the trained model."""
+def preprocess_of(cfg: DetectorTrainConfig, training: bool = False) -> Preprocess:
+    """The preprocessing stored with (and applied by) the trained model.
+
+    Args:
+        cfg: The run's configuration.
+        training: The training inputs' preprocessing instead: ``input_size`` windows even
+            when a larger ``score_size`` is scored.
+
+    """
     max_side = cfg.cache_side if cfg.fit == "center" else 0  # score what training saw
-    return Preprocess(
-        input_size=cfg.input_size, crop_margin=cfg.crop_margin, fit=cfg.fit, max_side=max_side
-    )
+    size = cfg.input_size if training or not cfg.score_size else cfg.score_size
+    return Preprocess(input_size=size, crop_margin=cfg.crop_margin, fit=cfg.fit, max_side=max_side)
 
 
 def build_model(cfg: DetectorTrainConfig) -> nn.Module:

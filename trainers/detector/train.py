@@ -138,9 +138,10 @@ def _run(
     use_cuda = device.type == "cuda"
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
-    preprocess = preprocess_of(cfg)
+    preprocess = preprocess_of(cfg)  # validation scores what the scanner will score
+    train_preprocess = preprocess_of(cfg, training=True)
     augmenter = Augmenter.from_kwargs(cfg.augment_kwargs) if cfg.augment else None
-    train_ds = CropDataset(data.train, preprocess, augmenter, cfg.seed)
+    train_ds = CropDataset(data.train, train_preprocess, augmenter, cfg.seed)
     sampler = TwinBatchSampler(
         data.train, cfg.batch_size, cfg.seed, dinfo.world_size, dinfo.rank, cfg.pair_twins
     )
@@ -228,7 +229,7 @@ def _run(
                 on_step(record)
         return D.broadcast_flag(dinfo, stop, device)
 
-    collate = make_collate(preprocess)
+    collate = make_collate(train_preprocess)
     session_images, session_start = 0, time.monotonic()
     elapsed_before = elapsed
 
