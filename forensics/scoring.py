@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -44,6 +44,11 @@ class Preprocess:
             detectors of the spectrum, which any resizing would rewrite).
         max_side: ``"center"`` only: crops whose longer side exceeds this are first
             area-shrunk to it, as the training crop cache did (0: never shrink).
+        min_size: ``"center"`` only: when set, a crop whose shorter side lies between
+            ``min_size`` and ``input_size`` is scored whole as its own central square instead
+            of being mirror-padded, and only crops under ``min_size`` are padded (to
+            ``min_size``). The window side then varies per crop (see :meth:`side`); patch
+            models that average window logits accept any side. ``0``: always ``input_size``.
 
     """
 
@@ -53,20 +58,29 @@ class Preprocess:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     fit: str = "resize"
     max_side: int = 0
+    min_size: int = 0
 
     def __post_init__(self) -> None:
         if self.fit not in FITS:
             raise ValueError(f"unknown preprocess fit {self.fit!r}; use one of {FITS}")
+        if self.min_size and (self.fit != "center" or self.min_size > self.input_size):
+            raise ValueError("min_size needs fit 'center' and must not exceed input_size")
+
+    def side(self, shape: tuple[int, ...]) -> int:
+        """Side of the square a crop of ``shape`` (after ``max_side`` shrinking) becomes."""
+        if not self.min_size:
+            return self.input_size
+        return max(self.min_size, min(self.input_size, *shape[:2]))
 
     def window(
         self, shape: tuple[int, ...], rng: np.random.Generator | None = None
     ) -> tuple[int, int]:
-        """Top-left ``(y, x)`` of the ``input_size`` window in a crop (``"center"`` fit).
+        """Top-left ``(y, x)`` of the :meth:`side` window in a crop (``"center"`` fit).
 
         Centred, or at a random position when ``rng`` is given (training); negative when the
-        crop is smaller than the input and gets padded.
+        crop is smaller than the window and gets padded.
         """
-        s = self.input_size
+        s = self.side(shape)
         offsets = []
         for side in shape[:2]:
             if side > s and rng is not None:
@@ -76,13 +90,14 @@ class Preprocess:
         return offsets[0], offsets[1]
 
     def fit_crop(self, rgb: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """One RGB ``uint8`` crop as an ``input_size`` square (see ``fit``); input unchanged."""
-        s = self.input_size
+        """One RGB ``uint8`` crop as a :meth:`side` square (see ``fit``); input unchanged."""
+        if self.fit == "resize":
+            s = self.input_size
+            return rgb if rgb.shape[:2] == (s, s) else resize_rgb(rgb, (s, s))
+        rgb = shrink_to(rgb, self.max_side)
+        s = self.side(rgb.shape)
         if rgb.shape[:2] == (s, s):
             return rgb
-        if self.fit == "resize":
-            return resize_rgb(rgb, (s, s))
-        rgb = shrink_to(rgb, self.max_side)
         y, x = self.window(rgb.shape, rng)
         out = rgb[max(0, y) : max(0, y) + s, max(0, x) : max(0, x) + s]
         pad_y, pad_x = s - out.shape[0], s - out.shape[1]
@@ -102,8 +117,9 @@ class Preprocess:
             return evidence
         import cv2
 
-        s, (mh, mw) = self.input_size, evidence.shape
+        mh, mw = evidence.shape
         h, w = shrunk_shape(shape, self.max_side)
+        s = self.side((h, w))
         y, x = self.window((h, w))
         full = np.full((h, w), np.nan, np.float32)
         big = cv2.resize(evidence.astype(np.float32), (s, s), interpolation=cv2.INTER_NEAREST)
@@ -113,8 +129,28 @@ class Preprocess:
         return cv2.resize(full, cells, interpolation=cv2.INTER_NEAREST)
 
     def to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        """Stack RGB ``uint8`` crops into a normalised ``(B, 3, S, S)`` float tensor."""
-        arr = np.stack([self.fit_crop(c) for c in crops]).astype(np.float32)
+        """Stack RGB ``uint8`` crops into a normalised ``(B, 3, S, S)`` float tensor.
+
+        The crops must all become the same side (always so unless ``min_size`` is set; use
+        :meth:`batches` then).
+        """
+        return self._normalise([self.fit_crop(c) for c in crops])
+
+    def batches(
+        self, crops: Sequence[np.ndarray], batch_size: int = 64
+    ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """Yield ``(indices, tensor)`` batches of crops that share an input side, in order."""
+        groups: dict[int, list[int]] = {}
+        for i, crop in enumerate(crops):
+            shape = crop.shape if self.fit == "resize" else shrunk_shape(crop.shape, self.max_side)
+            groups.setdefault(self.side(shape), []).append(i)
+        for idx in groups.values():
+            for start in range(0, len(idx), batch_size):
+                part = idx[start : start + batch_size]
+                yield part, self._normalise([self.fit_crop(crops[i]) for i in part])
+
+    def _normalise(self, fitted: list[np.ndarray]) -> torch.Tensor:
+        arr = np.stack(fitted).astype(np.float32)
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).div_(255.0)
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
@@ -297,16 +333,15 @@ class Detector:
         self, crops: Sequence[np.ndarray], batch_size: int = 64
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Raw logits and patch maps for RGB ``uint8`` crops, in batches."""
-        out_logits: list[np.ndarray] = []
-        out_maps: list[np.ndarray] = []
+        logits = np.zeros(len(crops), np.float32)
+        maps: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(crops)
         with torch.inference_mode():
-            for start in range(0, len(crops), batch_size):
-                x = self.preprocess.to_tensor(crops[start : start + batch_size]).to(self.device)
-                out = self.model(x)
-                out_logits.append(out["logit"].float().cpu().numpy())
-                out_maps.extend(out["patch_logits"].float().cpu().numpy())
-        logits = np.concatenate(out_logits) if out_logits else np.zeros(0, np.float32)
-        return logits, out_maps
+            for idx, x in self.preprocess.batches(crops, batch_size):
+                out = self.model(x.to(self.device))
+                logits[idx] = out["logit"].float().cpu().numpy()
+                for i, m in zip(idx, out["patch_logits"].float().cpu().numpy(), strict=True):
+                    maps[i] = m
+        return logits, maps
 
     def predict(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:
         """Calibrated predictions for RGB ``uint8`` crops (the inputs are not modified)."""

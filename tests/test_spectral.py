@@ -97,6 +97,38 @@ def test_center_fit_pads_small_crops_around_their_pixels():
     assert np.array_equal(out[-y : -y + 40, -x : -x + 31], small)
 
 
+def test_min_size_scores_mid_size_crops_whole_instead_of_padding():
+    pre = Preprocess(input_size=96, fit="center", min_size=48)
+    assert [pre.side(s) for s in ((200, 150), (80, 70), (30, 100))] == [96, 70, 48]
+    mid = _noise(9, 100)[:, :70].copy()
+    out = pre.fit_crop(mid)
+    assert out.shape == (70, 70, 3) and np.array_equal(out, mid[15:85])  # no mirrored pixels
+    placed = pre.evidence_in_crop(np.zeros((3, 3), np.float32), mid.shape)
+    assert placed.shape == (4, 3)  # ~23-px cells of the 70-px window over the 100x70 crop
+    assert np.isnan(placed[0]).all() and np.isfinite(placed[1:3]).all()  # top rows unscored
+    with pytest.raises(ValueError, match="min_size"):
+        Preprocess(input_size=64, min_size=32)  # resize fit has no window
+
+
+def test_mixed_crop_sides_are_batched_by_side_and_scored_as_one_by_one():
+    torch.manual_seed(0)
+    spec = DetectorSpec(
+        arch="spectral_patch",
+        arch_kwargs={"hidden": 8},
+        preprocess=Preprocess(input_size=96, fit="center", min_size=48),
+        calibration=Calibration(),
+    )
+    detector = Detector(create_model(spec.arch, **spec.arch_kwargs), spec, device="cpu")
+    crops = [_noise(10, 120), _noise(11, 60), _noise(12, 30), _noise(13, 130), _noise(14, 60)]
+    sides = [[detector.preprocess.side(crops[i].shape) for i in idx] for idx, _ in
+             detector.preprocess.batches(crops, batch_size=2)]  # fmt: skip
+    assert all(len(set(group)) == 1 for group in sides) and sum(map(len, sides)) == 5
+    together, maps = detector.logits(crops, batch_size=2)
+    for crop, z, m in zip(crops, together, maps, strict=True):
+        alone, (alone_map,) = detector.logits([crop])
+        assert z == pytest.approx(alone[0], abs=1e-5) and m.shape == alone_map.shape
+
+
 def test_evidence_is_placed_where_the_window_was():
     pre = Preprocess(input_size=64, fit="center")
     evidence = np.arange(16, dtype=np.float32).reshape(4, 4)

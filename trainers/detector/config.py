@@ -36,7 +36,8 @@ class DetectorTrainConfig:
         score_size: ``center`` fit only: side of the centre window scored at validation,
             calibration and scan time (``0``: ``input_size``). Training still takes random
             ``input_size`` windows. A patch model's image logit is the mean of its window
-            logits, so scoring a larger window averages more evidence per face.
+            logits, so scoring a larger window averages more evidence per face. Crops between
+            ``input_size`` and ``score_size`` are scored whole, not padded.
         crop_margin: Margin around the MTCNN face box (fraction of the box side).
         cache_side: Cached crops larger than this are shrunk (area filter) to keep loading
             fast; ``0`` keeps native resolution.

@@ -28,8 +28,17 @@ def preprocess_of(cfg: DetectorTrainConfig, training: bool = False) -> Preproces
 
     """
     max_side = cfg.cache_side if cfg.fit == "center" else 0  # score what training saw
-    size = cfg.input_size if training or not cfg.score_size else cfg.score_size
-    return Preprocess(input_size=size, crop_margin=cfg.crop_margin, fit=cfg.fit, max_side=max_side)
+    if training or not cfg.score_size:
+        size, min_size = cfg.input_size, 0
+    else:  # score up to score_size; crops of input_size or more are never padded
+        size, min_size = cfg.score_size, cfg.input_size
+    return Preprocess(
+        input_size=size,
+        crop_margin=cfg.crop_margin,
+        fit=cfg.fit,
+        max_side=max_side,
+        min_size=min_size,
+    )
 
 
 def build_model(cfg: DetectorTrainConfig) -> nn.Module:

@@ -36,17 +36,18 @@ def predict_logits(
     """Raw image logits of cached crops (no augmentation), in eval mode."""
     was_training = model.training
     model.eval()
-    out: list[np.ndarray] = []
+    out = np.zeros(len(items), np.float32)
     with torch.inference_mode():
         for start in range(0, len(items), batch_size):
             crops = [load_image(c.crop_path) for c in items[start : start + batch_size]]
-            x = preprocess.to_tensor(crops).to(device)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device, amp):
-                out.append(model(x)["logit"].float().cpu().numpy())
+            for idx, x in preprocess.batches(crops, batch_size):
+                x = x.to(device)
+                if device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast(device, amp):
+                    out[[start + i for i in idx]] = model(x)["logit"].float().cpu().numpy()
     model.train(was_training)
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+    return out
 
 
 def per_source_reports(
