@@ -142,6 +142,26 @@ def test_same_seed_same_weights_and_resume_continues(folders, tmp_path):
     assert not all(torch.equal(wa[k], wd[k]) for k in wa)
 
 
+def test_ema_weights_are_selected_exported_and_resumed(folders, tmp_path):
+    """With ``--ema`` the moving average, not the raw weights, is what the model file holds,
+    and an interrupted run resumes its average exactly."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    args = ["--ema", "0.5"]
+    assert runner.invoke(app, [*tiny_train_args(full, *folders, steps=6), *args]).exit_code == 0
+    best = torch.load(full / "best.pt", weights_only=True)
+    exported = load_checkpoint(full / "model.safetensors")[0]
+    averaged = {k.removeprefix("module."): v for k, v in best["ema"].items() if k != "n_averaged"}
+    assert all(torch.equal(exported[k], averaged[k]) for k in exported)
+    assert not all(torch.equal(exported[k], best["model"][k]) for k in exported)
+    assert runner.invoke(app, [*tiny_train_args(cut, *folders, steps=3), *args]).exit_code == 0
+    resumed = runner.invoke(app, ["detector", "train", "--out", str(cut), "--resume",
+                                  "--max-steps", "6"])  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    a = torch.load(full / "last.pt", weights_only=True)["ema"]
+    b = torch.load(cut / "last.pt", weights_only=True)["ema"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_minutes_budget_finishes_with_a_model(folders, tmp_path):
     from trainers.detector.config import DetectorTrainConfig
     from trainers.detector.train import train_detector

@@ -62,7 +62,8 @@ def train(
         int,
         typer.Option(
             help="With --fit center: side of the centre window scored at validation and scan "
-            "time (0 = --input-size). Larger windows average more evidence per face."
+            "time (0 = --input-size); training still uses --input-size windows. Larger "
+            "windows average more evidence per face; smaller crops are scored whole."
         ),
     ] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 32,
@@ -76,6 +77,13 @@ def train(
     ] = 0.0,
     eval_every: Annotated[int, typer.Option(help="Validate every N steps (0 = per epoch).")] = 0,
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 1e-3,
+    ema: Annotated[
+        float,
+        typer.Option(
+            help="Validate and export an exponential moving average of the weights with this "
+            "decay, e.g. 0.995 (0 = off)."
+        ),
+    ] = 0.0,
     patience: Annotated[
         int, typer.Option(help="Validations without a better AP before stopping.")
     ] = 5,
@@ -128,7 +136,7 @@ def train(
       forensics detector train -o runs/det --resume --minutes 20
 
       forensics detector train -o runs/spec --manifest dev_train.csv --real REAL --fake FAKES
-      --arch spectral_patch --fit center --cache-side 0   # the shipped default's recipe
+      --arch spectral_patch --fit center --score-size 256 --cache-side 0   # the default's recipe
 
     """
     from trainers.detector.config import DetectorTrainConfig, default_arch_kwargs
@@ -155,6 +163,7 @@ def train(
         max_minutes=minutes or None,
         eval_every=eval_every or None,
         lr=lr,
+        ema=ema,
         patience=patience,
         target_fpr=target_fpr,
         band_fpr=band_fpr or None,

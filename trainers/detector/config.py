@@ -48,6 +48,9 @@ class DetectorTrainConfig:
         eval_every: Validate every N steps (``None`` or ``0``: once per epoch).
         lr: Peak AdamW learning rate (cosine decay with a short warm-up).
         weight_decay: AdamW weight decay.
+        ema: Decay of an exponential moving average of the weights and BatchNorm statistics
+            (e.g. ``0.995``); when set, the average is what is validated, selected and
+            exported, which makes the result less dependent on the last few batches. ``0``: off.
         patch_loss: Weight of the per-patch loss added to the image-level loss.
         patience: Stop after this many validations without a better validation AP.
         target_fpr: False-positive rate on real validation photos the threshold is set for.
@@ -89,6 +92,7 @@ class DetectorTrainConfig:
     eval_every: int | None = None
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    ema: float = 0.0
     patch_loss: float = 0.5
     patience: int = 5
     target_fpr: float = 0.01
@@ -115,6 +119,8 @@ class DetectorTrainConfig:
             raise ValueError("target_fpr must be between 0 and 1")
         if self.band_fpr is not None and self.band_fpr <= self.target_fpr:
             raise ValueError("band_fpr must be larger than target_fpr")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("ema must be 0 (off) or a decay in (0, 1)")
         if self.input_size < 16 or self.batch_size < 2:
             raise ValueError("input_size must be >= 16 and batch_size >= 2")
         from forensics.scoring import FITS

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from forensics.device import autocast, needs_grad_scaler, resolve_device, seed_everything
@@ -177,6 +178,10 @@ def _run(
             int(state["bad"]),
         )
         torch.set_rng_state(state["torch_rng"])
+    ema = _make_ema(model, cfg.ema)
+    if ema is not None and state is not None and "ema" in state:
+        ema.load_state_dict(state["ema"])
+    scored = ema.module if ema is not None else model  # what is validated and exported
     net: torch.nn.Module = model
     if dinfo.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -198,6 +203,7 @@ def _run(
             "best_step": best_step,
             "bad": bad,
             "torch_rng": torch.get_rng_state(),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
         }
 
     def validate() -> bool:
@@ -205,7 +211,7 @@ def _run(
         nonlocal best_ap, best_step, bad
         stop = False
         if main:
-            logits = predict_logits(model, data.val, preprocess, device, cfg.amp)
+            logits = predict_logits(scored, data.val, preprocess, device, cfg.amp)
             y = labels_of(data.val)
             ap, auc = average_precision(y, logits), roc_auc(y, logits)
             improved = ap > best_ap
@@ -267,6 +273,8 @@ def _run(
             else:
                 loss.backward()
                 opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
             sched.step()
             step += 1
             skip += 1
@@ -311,8 +319,10 @@ def _run(
             run.save_state(snapshot(), best=True)
         best = run.load_state(RunDir.BEST) or snapshot()
         model.load_state_dict(best["model"])
+        if ema is not None:
+            ema.load_state_dict(best["ema"])
         detector, summary = finalize_model(
-            model, cfg, data, device, _info(cfg, data, best, step, stop_reason, images_per_s)
+            scored, cfg, data, device, _info(cfg, data, best, step, stop_reason, images_per_s)
         )
         model_path = detector.save(run.path / MODEL_FILE)
         if cfg.export:
@@ -324,6 +334,13 @@ def _run(
     return TrainResult(
         model_path, run.path, step, best_step, best_ap, stop_reason, images_per_s, summary
     )
+
+
+def _make_ema(model: torch.nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of the weights and BatchNorm statistics (``None``: off)."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _loss(
