@@ -142,8 +142,7 @@ class Preprocess:
         """Yield ``(indices, tensor)`` batches of crops that share an input side, in order."""
         groups: dict[int, list[int]] = {}
         for i, crop in enumerate(crops):
-            shape = crop.shape if self.fit == "resize" else shrunk_shape(crop.shape, self.max_side)
-            groups.setdefault(self.side(shape), []).append(i)
+            groups.setdefault(self.side(shrunk_shape(crop.shape, self.max_side)), []).append(i)
         for idx in groups.values():
             for start in range(0, len(idx), batch_size):
                 part = idx[start : start + batch_size]
