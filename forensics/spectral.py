@@ -165,3 +165,41 @@ class HybridPatchDetector(nn.Module):
 def spectral_hybrid(**kwargs: Any) -> nn.Module:
     """Spectral + truncated-ResNet patch detector; kwargs as :class:`HybridPatchDetector`."""
     return HybridPatchDetector(**kwargs)
+
+
+class MultiScaleSpectralDetector(nn.Module):
+    """Two spectral patch detectors, 32-px and 64-px windows, on the same native pixels, summed.
+
+    Small windows localise the evidence; large ones resolve the top octave into finer bins,
+    which keeps generator smoothness apart from JPEG's quantisation. The fine map is
+    average-pooled onto the coarse grid before the two are added, so the heatmap is still
+    exactly what the score is made of.
+    """
+
+    def __init__(
+        self,
+        windows: tuple[int, int] = (32, 64),
+        hidden: int = 64,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        fine, coarse = (int(w) for w in windows)
+        if not fine < coarse:
+            raise ValueError("windows must be (fine, coarse) with fine < coarse")
+        self.fine = SpectralPatchDetector(fine, fine // 2, hidden, dropout)
+        self.coarse = SpectralPatchDetector(coarse, coarse // 2, hidden, dropout)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Return ``{"logit": (B,), "patch_logits": (B, h, w)}`` on the coarse grid."""
+        fine = self.fine(x)["patch_logits"]
+        coarse = self.coarse(x)["patch_logits"]
+        patch = coarse + F.adaptive_avg_pool2d(fine[:, None], coarse.shape[-2:])[:, 0]
+        return {"logit": patch.mean(dim=(1, 2)), "patch_logits": patch}
+
+
+@register_model
+def spectral_multiscale(
+    windows: tuple[int, int] = (32, 64), hidden: int = 64, dropout: float = 0.1
+) -> nn.Module:
+    """32- and 64-px spectral patch detectors summed (:class:`MultiScaleSpectralDetector`)."""
+    return MultiScaleSpectralDetector(windows=tuple(windows), hidden=hidden, dropout=dropout)

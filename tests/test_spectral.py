@@ -60,19 +60,23 @@ def test_checkerboard_raises_corner_nyquist_power():
     assert (checked > clean + 3.0).all()
 
 
-@pytest.mark.parametrize("arch", ["spectral_patch", "spectral_hybrid"])
-def test_spectral_models_keep_the_patch_contract(arch):
+@pytest.mark.parametrize(
+    ("arch", "grid"), [("spectral_patch", 7), ("spectral_hybrid", 7), ("spectral_multiscale", 3)]
+)
+def test_spectral_models_keep_the_patch_contract(arch, grid):
     assert arch in list_models()
     torch.manual_seed(0)
     model = create_model(arch, hidden=8).eval()
     with torch.inference_mode():
         out = model(torch.rand(2, 3, 128, 128) * 2 - 1)
         tiny = model(torch.rand(1, 3, 20, 24) * 2 - 1)  # smaller than one window: padded
-    assert out["logit"].shape == (2,) and out["patch_logits"].shape == (2, 7, 7)
+    assert out["logit"].shape == (2,) and out["patch_logits"].shape == (2, grid, grid)
     assert torch.allclose(out["logit"], out["patch_logits"].mean(dim=(1, 2)), atol=1e-5)
     assert tiny["patch_logits"].shape == (1, 1, 1)
     with pytest.raises(ValueError):
         create_model("spectral_patch", window=7)
+    with pytest.raises(ValueError, match="fine < coarse"):
+        create_model("spectral_multiscale", windows=(64, 32))
 
 
 def test_center_fit_keeps_native_pixels_and_does_not_mutate():
