@@ -17,6 +17,7 @@ exactly the frequencies it measures.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -29,11 +30,34 @@ from forensics.models import PatchDetector, register_model
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def radial_index(window: int) -> torch.Tensor:
-    """Integer radius (in frequency bins, clipped to ``window // 2``) of each FFT coefficient."""
+def radial_index(window: int, onesided: bool = False) -> torch.Tensor:
+    """Integer radius (in frequency bins, clipped to ``window // 2``) of each FFT coefficient.
+
+    With ``onesided`` the columns are those of :func:`torch.fft.rfft2` (``window // 2 + 1``).
+    """
     f = torch.fft.fftfreq(window) * window
-    r = torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2).round().long()
+    g = torch.fft.rfftfreq(window) * window if onesided else f
+    r = torch.sqrt(f[:, None] ** 2 + g[None, :] ** 2).round().long()
     return r.clamp(max=window // 2)
+
+
+@functools.cache
+def radial_mean_matrix(window: int) -> torch.Tensor:
+    """Matrix turning flattened one-sided power into the full spectrum's mean power per radius.
+
+    Shape ``(window * (window // 2 + 1), window // 2 + 1)``, for :func:`torch.fft.rfft2` output.
+    The spectrum of a real window is Hermitian, so each one-sided column but the first and the
+    Nyquist one stands for two coefficients of the full plane.
+    """
+    half = window // 2
+    r = radial_index(window, onesided=True)
+    twice = torch.full((half + 1,), 2.0)
+    twice[0] = twice[half] = 1.0
+    weight = twice.expand(window, -1)
+    counts = torch.bincount(radial_index(window).flatten(), minlength=half + 1).float()
+    m = torch.zeros(r.numel(), half + 1)
+    m[torch.arange(r.numel()), r.flatten()] = (weight / counts[r]).flatten()
+    return m
 
 
 def feature_count(window: int) -> int:
@@ -63,15 +87,12 @@ def window_spectra(x: torch.Tensor, window: int = 32, stride: int = 16) -> torch
     tiles = tiles - tiles.mean(dim=(-1, -2), keepdim=True)
     hann = torch.hann_window(window, periodic=False, device=x.device)
     tiles = tiles * (hann[:, None] * hann[None, :])
-    power = torch.fft.fft2(tiles).abs().pow(2)  # (B,3,nh,nw,w,w)
+    spectrum = torch.fft.rfft2(tiles)  # one-sided: the input is real
+    power = spectrum.real.square() + spectrum.imag.square()  # (B,3,nh,nw,w,w//2+1)
     b, _, nh, nw = power.shape[:4]
     half = window // 2
-    r = radial_index(window).to(x.device).flatten()
-    flat = power.flatten(-2)  # (B,3,nh,nw,w*w)
-    sums = torch.zeros(*flat.shape[:-1], half + 1, device=x.device, dtype=flat.dtype)
-    sums.index_add_(-1, r, flat)
-    counts = torch.bincount(r, minlength=half + 1).to(flat.dtype)
-    radial = torch.log1p(sums / counts)[..., 1:]  # drop DC: (B,3,nh,nw,half)
+    means = power.flatten(-2) @ radial_mean_matrix(window).to(x.device)
+    radial = torch.log1p(means)[..., 1:]  # drop DC: (B,3,nh,nw,half)
     luma_radial = radial[:, 0]
     chroma_radial = radial[:, 1:].mean(dim=1)
     nyq_axis = torch.log1p(0.5 * (power[:, 0, :, :, half, 0] + power[:, 0, :, :, 0, half]))
