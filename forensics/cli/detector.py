@@ -55,7 +55,7 @@ def train(
         str,
         typer.Option(
             help="How a face crop becomes the input: 'resize' it, or cut a 'center' window "
-            "of native pixels (spectral_patch needs it)."
+            "of native pixels (the spectral_* models need it)."
         ),
     ] = "resize",
     score_size: Annotated[
@@ -136,7 +136,7 @@ def train(
       forensics detector train -o runs/det --resume --minutes 20
 
       forensics detector train -o runs/spec --manifest dev_train.csv --real REAL --fake FAKES
-      --arch spectral_patch --fit center --score-size 256 --cache-side 0   # the default's recipe
+      --arch spectral_multiscale --fit center --score-size 256 --ema 0.995   # the default
 
     """
     from trainers.detector.config import DetectorTrainConfig, default_arch_kwargs
