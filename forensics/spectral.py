@@ -103,6 +103,16 @@ def window_spectra(x: torch.Tensor, window: int = 32, stride: int = 16) -> torch
     return feats.permute(0, 3, 1, 2).reshape(b, -1, nh, nw)
 
 
+def summed_patch_maps(grid: torch.Tensor, other: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Add ``other``'s patch map, average-pooled onto ``grid``'s cells, to ``grid``'s.
+
+    Returns the patch contract ``{"logit": (B,), "patch_logits": (B, h, w)}``: the image logit
+    is the mean of the summed map, so the heatmap is exactly what the score is made of.
+    """
+    patch = grid + F.adaptive_avg_pool2d(other[:, None], grid.shape[-2:])[:, 0]
+    return {"logit": patch.mean(dim=(1, 2)), "patch_logits": patch}
+
+
 class SpectralPatchDetector(nn.Module):
     """Window spectra followed by a per-window MLP (1x1 convolutions).
 
@@ -176,10 +186,7 @@ class HybridPatchDetector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return ``{"logit": (B,), "patch_logits": (B, h, w)}`` on the spectral grid."""
-        spectral = self.spectral(x)["patch_logits"]
-        cnn = self.cnn(x)["patch_logits"]
-        patch = spectral + F.adaptive_avg_pool2d(cnn[:, None], spectral.shape[-2:])[:, 0]
-        return {"logit": patch.mean(dim=(1, 2)), "patch_logits": patch}
+        return summed_patch_maps(self.spectral(x)["patch_logits"], self.cnn(x)["patch_logits"])
 
 
 @register_model
@@ -212,10 +219,7 @@ class MultiScaleSpectralDetector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return ``{"logit": (B,), "patch_logits": (B, h, w)}`` on the coarse grid."""
-        fine = self.fine(x)["patch_logits"]
-        coarse = self.coarse(x)["patch_logits"]
-        patch = coarse + F.adaptive_avg_pool2d(fine[:, None], coarse.shape[-2:])[:, 0]
-        return {"logit": patch.mean(dim=(1, 2)), "patch_logits": patch}
+        return summed_patch_maps(self.coarse(x)["patch_logits"], self.fine(x)["patch_logits"])
 
 
 @register_model
