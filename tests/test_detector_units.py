@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from forensics.checkpoint import CheckpointError
 from forensics.cli.main import app
-from trainers.detector.augment import Augmenter
+from trainers.detector.augment import Augmenter, unsharp_mask, upscale
 from trainers.detector.calibrate import calibrate, fit_temperature, threshold_for_fpr
 from trainers.detector.crops import CachedCrop
 from trainers.detector.data import Sample, samples_from_folder, split_train_val
@@ -140,6 +140,35 @@ def test_augmenter_is_seeded_and_does_not_mutate(portrait_rgb):
     assert np.array_equal(rgb, before) and np.array_equal(a, b)
     assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
     assert np.array_equal(a[..., 0], a[..., 1])  # grey kept as three equal channels
+
+
+def test_disabled_later_steps_keep_the_random_stream(portrait_rgb):
+    # Runs configured before upscale/sharpen existed must replay exactly on resume.
+    rgb = portrait_rgb[:160, :160].copy()
+    off = Augmenter(upscale=(1.9, 2.0), sharpen=(2.0, 2.5))
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    assert np.array_equal(Augmenter()(rgb, rng_a), off(rgb, rng_b))
+    assert rng_a.random() == rng_b.random()
+    on = Augmenter(p_crop=0, p_flip=0, p_jitter=0, p_grey=0, p_blur=0, p_downscale=0, p_jpeg=0,
+                   p_upscale=1.0, upscale=(1.5, 1.5), p_sharpen=1.0)
+    out = on(rgb, np.random.default_rng(3))
+    assert out.shape == (240, 240, 3) and out.dtype == np.uint8
+
+
+def test_unsharp_mask_adds_detail_and_upscale_removes_it(portrait_rgb):
+    import cv2
+
+    rgb = portrait_rgb[:160, :160].copy()
+    before = rgb.copy()
+
+    def detail(x: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+    sharp = unsharp_mask(rgb, 1.0, 1.0)
+    big = upscale(rgb, 2.0)
+    assert np.array_equal(rgb, before)
+    assert detail(sharp) > 1.5 * detail(rgb) and np.array_equal(unsharp_mask(rgb, 0.0, 1.0), rgb)
+    assert big.shape == (320, 320, 3) and detail(big) < 0.5 * detail(rgb)
 
 
 class _Evil:

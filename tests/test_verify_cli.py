@@ -91,6 +91,8 @@ def test_no_thumbnails_and_nothing_written_outside_out(tmp_path, ckpt, policy_fi
     args = ["verify-ids", str(photos), "--model", str(ckpt), "--policy", str(policy_file)]
     res = runner.invoke(app, [*args, "--out", str(out), "--no-thumbnails"])
     assert res.exit_code == 1 and "no_face" in res.stdout
+    rec = json.loads((out / "results.jsonl").read_text())
+    assert rec["synthetic_score"] is None and 0.0 <= rec["scores"]["whole_image_score"] <= 1.0
     after = sorted(p for p in tmp_path.rglob("*") if out not in p.parents and p != out)
     assert after == before
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.jsonl", "summary.json"]

@@ -150,8 +150,13 @@ class Verifier:
                     duplicate_image_distance=match.image_distance,
                 )
             self.index.add(item.path, face_h, image_h)
+        else:
+            # No face: scan's whole-image score is kept as a measurement, but it is not a
+            # face's synthetic score (a plain gradient can score high), so none is reported.
+            res.scores["whole_image_score"] = round(float(score.score), 6)
         res.add(checks.metadata(checks.read_text_tags(item.path), self.policy))
-        record = self._record(item, res.reasons, res.scores, score.score)
+        synthetic = score.score if main is not None else None
+        record = self._record(item, res.reasons, res.scores, synthetic)
         if main is not None:
             record["face_box"] = [round(v, 1) for v in main.box]
             record["phash"] = {"face": phash.to_hex(face_h), "image": phash.to_hex(image_h)}

@@ -1,7 +1,7 @@
 """Augmentations applied identically to real and fake crops (NumPy/OpenCV, seeded).
 
-Both classes get the same random JPEG re-compression, blur, downscaling, flips, small crops,
-colour jitter and grey conversion, so codec, size or colour cannot tell the classes apart and
+Both classes get the same random JPEG re-compression, blur, downscaling, enlarging,
+sharpening, flips, small crops, colour jitter and grey conversion, so codec, size or colour cannot tell the classes apart and
 the detector has to learn generator traces that survive them ("half size + JPEG 70" included).
 Order follows a photo's life: framing, colour, optics, resizing, then compression last.
 """
@@ -31,6 +31,12 @@ class Augmenter:
         blur_sigma: Range of the blur's sigma in pixels.
         p_downscale: Probability of shrinking the crop (the model input resize brings it back).
         downscale: Range of the shrink factor.
+        p_upscale: Probability of enlarging the crop (bicubic), as an editor or a phone
+            does to a small photo. Off by default.
+        upscale: Range of the enlarging factor.
+        p_sharpen: Probability of an unsharp mask, the halo-making "enhance" step of phones
+            and photo editors that otherwise reads as a generator trace. Off by default.
+        sharpen: Range of the unsharp-mask amount (sigma is drawn from ``blur_sigma``).
         p_jpeg: Probability of JPEG re-compression.
         jpeg_quality: Range of the JPEG quality (inclusive).
 
@@ -46,6 +52,10 @@ class Augmenter:
     blur_sigma: tuple[float, float] = (0.3, 1.5)
     p_downscale: float = 0.25
     downscale: tuple[float, float] = (0.5, 0.9)
+    p_upscale: float = 0.0
+    upscale: tuple[float, float] = (1.1, 1.6)
+    p_sharpen: float = 0.0
+    sharpen: tuple[float, float] = (0.3, 1.5)
     p_jpeg: float = 0.6
     jpeg_quality: tuple[int, int] = (30, 100)
 
@@ -82,6 +92,12 @@ class Augmenter:
             out = gaussian_blur(out, rng.uniform(*self.blur_sigma))
         if rng.random() < self.p_downscale:
             out = downscale(out, rng.uniform(*self.downscale))
+        # The two steps added later draw from ``rng`` only when enabled, so a run configured
+        # before they existed keeps its exact random stream.
+        if self.p_upscale and rng.random() < self.p_upscale:
+            out = upscale(out, rng.uniform(*self.upscale))
+        if self.p_sharpen and rng.random() < self.p_sharpen:
+            out = unsharp_mask(out, rng.uniform(*self.sharpen), rng.uniform(*self.blur_sigma))
         if rng.random() < self.p_jpeg:
             lo, hi = self.jpeg_quality
             out = jpeg(out, int(rng.integers(lo, hi + 1)))
@@ -125,6 +141,22 @@ def downscale(rgb: np.ndarray, factor: float) -> np.ndarray:
     """Shrink by ``factor`` with the area filter (the model's input resize enlarges it again)."""
     h, w = rgb.shape[:2]
     return resize_rgb(rgb, (max(8, round(w * factor)), max(8, round(h * factor))))
+
+
+def upscale(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """Enlarge by ``factor`` with the bicubic filter (a small photo blown up)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_CUBIC)
+
+
+def unsharp_mask(rgb: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    """``rgb + amount * (rgb - blur(rgb))``, clipped to ``uint8``."""
+    x = rgb.astype(np.float32)
+    detail = x - gaussian_blur(rgb, sigma).astype(np.float32)
+    return np.clip(x + amount * detail + 0.5, 0, 255).astype(np.uint8)
 
 
 def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
