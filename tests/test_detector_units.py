@@ -149,8 +149,8 @@ def test_disabled_later_steps_keep_the_random_stream(portrait_rgb):
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
     assert np.array_equal(Augmenter()(rgb, rng_a), off(rgb, rng_b))
     assert rng_a.random() == rng_b.random()
-    on = Augmenter(p_crop=0, p_flip=0, p_jitter=0, p_grey=0, p_blur=0, p_downscale=0, p_jpeg=0,
-                   p_upscale=1.0, upscale=(1.5, 1.5), p_sharpen=1.0)
+    only = {"p_crop": 0, "p_flip": 0, "p_jitter": 0, "p_grey": 0, "p_blur": 0, "p_jpeg": 0}
+    on = Augmenter(**only, p_downscale=0, p_upscale=1.0, upscale=(1.5, 1.5), p_sharpen=1.0)
     out = on(rgb, np.random.default_rng(3))
     assert out.shape == (240, 240, 3) and out.dtype == np.uint8
 

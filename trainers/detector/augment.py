@@ -1,9 +1,10 @@
 """Augmentations applied identically to real and fake crops (NumPy/OpenCV, seeded).
 
 Both classes get the same random JPEG re-compression, blur, downscaling, enlarging,
-sharpening, flips, small crops, colour jitter and grey conversion, so codec, size or colour cannot tell the classes apart and
-the detector has to learn generator traces that survive them ("half size + JPEG 70" included).
-Order follows a photo's life: framing, colour, optics, resizing, then compression last.
+sharpening, flips, small crops, colour jitter and grey conversion, so codec, size or colour
+cannot tell the classes apart and the detector has to learn generator traces that survive them
+("half size + JPEG 70" included). Order follows a photo's life: framing, colour, optics,
+resizing, sharpening, then compression last.
 """
 
 from __future__ import annotations
