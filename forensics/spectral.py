@@ -9,10 +9,12 @@ NeurIPS 2020) show that the azimuthally averaged power spectrum alone separates 
 spectrum is taken per 32x32 window, so the detector keeps the project's contract: one logit
 per patch (the heatmap), image logit = their mean.
 
-The pure feature function :func:`window_spectra` is separate from the model, so it can be
-tested and reused; :class:`SpectralPatchDetector` adds a per-window MLP on top. The model must
-see pixels at their native resolution (``Preprocess(fit="center")``): resizing a crop rewrites
-exactly the frequencies it measures.
+The pure feature functions (:func:`window_spectra`, radial means, and
+:func:`window_quadrant_spectra`, 2-D spectra that keep orientation, which is what tells JPEG's
+axis-aligned quantisation from a generator's smoothing) are separate from the model, so they can
+be tested and reused; :class:`SpectralPatchDetector` adds a per-window MLP on top. The model
+must see pixels at their native resolution (``Preprocess(fit="center")``): resizing a crop
+rewrites exactly the frequencies it measures.
 """
 
 from __future__ import annotations
@@ -103,6 +105,63 @@ def window_spectra(x: torch.Tensor, window: int = 32, stride: int = 16) -> torch
     return feats.permute(0, 3, 1, 2).reshape(b, -1, nh, nw)
 
 
+def quadrant_feature_count(window: int, pool: int) -> int:
+    """Length of :func:`window_quadrant_spectra`'s feature vector."""
+    return (window // 2 // pool) ** 2
+
+
+def window_quadrant_spectra(
+    x: torch.Tensor, window: int = 64, stride: int = 32, pool: int = 4
+) -> torch.Tensor:
+    """Per-window 2-D log power spectrum of luma, folded onto one quadrant and pooled.
+
+    The radial mean of :func:`window_spectra` mixes every orientation of a frequency band.
+    JPEG's 8x8 quantisation, however, removes power along the horizontal and vertical axes
+    and their harmonics, while a generator's smoothing lowers it in every direction alike; kept
+    apart in 2-D, the two can be told apart after re-encoding.
+
+    Args:
+        x: ``(B, 3, H, W)`` RGB in ``[0, 255]``, ``H, W >= window``.
+        window: Side of the square analysis window (Hann-tapered).
+        stride: Step between windows.
+        pool: Side of the square of frequency bins averaged into one feature; must divide
+            ``window // 2``.
+
+    Returns:
+        ``(B, F, nh, nw)`` with ``F = quadrant_feature_count(window, pool)``: for vertical
+        frequency ``1..window/2`` by horizontal frequency ``1..window/2`` (the DC row and
+        column left out), the mean log power of each ``pool x pool`` block. Positive and
+        negative vertical frequencies are averaged, so a mirrored window gives the same
+        features.
+
+    """
+    half = window // 2
+    if pool < 1 or half % pool:
+        raise ValueError("pool must divide window // 2")
+    x = x.float()
+    luma = sum(w * x[:, i] for i, w in enumerate(_LUMA))
+    tiles = luma.unfold(1, window, stride).unfold(2, window, stride)  # (B,nh,nw,w,w)
+    tiles = tiles - tiles.mean(dim=(-1, -2), keepdim=True)
+    hann = torch.hann_window(window, periodic=False, device=x.device)
+    spectrum = torch.fft.rfft2(tiles * (hann[:, None] * hann[None, :]))
+    power = spectrum.real.square() + spectrum.imag.square()  # (B,nh,nw,w,half+1)
+    folded = torch.cat(
+        [
+            0.5 * (power[..., 1:half, :] + power[..., half + 1 :, :].flip(-2)),
+            power[..., half : half + 1, :],
+        ],
+        dim=-2,
+    )[..., 1:]  # vertical 1..half x horizontal 1..half
+    b, nh, nw = folded.shape[:3]
+    logp = torch.log1p(folded).reshape(b * nh * nw, 1, half, half)
+    feats = F.avg_pool2d(logp, pool).reshape(b, nh, nw, -1)
+    return feats.permute(0, 3, 1, 2).contiguous()
+
+
+#: Per-window feature kinds of :class:`SpectralPatchDetector`.
+FEATURES = ("radial", "quadrant")
+
+
 def summed_patch_maps(grid: torch.Tensor, other: torch.Tensor) -> dict[str, torch.Tensor]:
     """Add ``other``'s patch map, average-pooled onto ``grid``'s cells, to ``grid``'s.
 
@@ -121,17 +180,34 @@ class SpectralPatchDetector(nn.Module):
         stride: Step between windows (the heatmap's cell size).
         hidden: Width of the MLP's hidden layer.
         dropout: Dropout on the hidden layer.
+        features: ``"radial"`` (:func:`window_spectra`) or ``"quadrant"``
+            (:func:`window_quadrant_spectra`).
+        pool: ``"quadrant"`` only: frequency bins pooled per feature, per axis.
 
     """
 
     def __init__(
-        self, window: int = 32, stride: int = 16, hidden: int = 64, dropout: float = 0.1
+        self,
+        window: int = 32,
+        stride: int = 16,
+        hidden: int = 64,
+        dropout: float = 0.1,
+        features: str = "radial",
+        pool: int = 4,
     ) -> None:
         super().__init__()
         if window < 4 or window % 2 or stride < 1:
             raise ValueError("window must be an even number >= 4 and stride >= 1")
+        if features not in FEATURES:
+            raise ValueError(f"unknown spectral features {features!r}; use one of {FEATURES}")
+        if features == "quadrant" and (pool < 1 or (window // 2) % pool):
+            raise ValueError("pool must divide window // 2")
         self.window, self.stride = int(window), int(stride)
-        n = feature_count(self.window)
+        self.features, self.pool = features, int(pool)
+        if features == "radial":
+            n = feature_count(self.window)
+        else:
+            n = quadrant_feature_count(self.window, self.pool)
         self.norm = nn.BatchNorm2d(n)
         self.mlp = nn.Sequential(
             nn.Conv2d(n, hidden, 1),
@@ -148,16 +224,25 @@ class SpectralPatchDetector(nn.Module):
         if min(h, w) < self.window:
             x = F.pad(x, (0, max(0, self.window - w), 0, max(0, self.window - h)), mode="replicate")
         pixels = (x.float() + 1.0) * 127.5
-        patch = self.mlp(self.norm(window_spectra(pixels, self.window, self.stride))).squeeze(1)
+        if self.features == "radial":
+            feats = window_spectra(pixels, self.window, self.stride)
+        else:
+            feats = window_quadrant_spectra(pixels, self.window, self.stride, self.pool)
+        patch = self.mlp(self.norm(feats)).squeeze(1)
         return {"logit": patch.mean(dim=(1, 2)), "patch_logits": patch}
 
 
 @register_model
 def spectral_patch(
-    window: int = 32, stride: int = 16, hidden: int = 64, dropout: float = 0.1
+    window: int = 32,
+    stride: int = 16,
+    hidden: int = 64,
+    dropout: float = 0.1,
+    features: str = "radial",
+    pool: int = 4,
 ) -> nn.Module:
     """Spectral patch detector (see :class:`SpectralPatchDetector`); use ``fit="center"``."""
-    return SpectralPatchDetector(window=window, stride=stride, hidden=hidden, dropout=dropout)
+    return SpectralPatchDetector(window, stride, hidden, dropout, features, pool)
 
 
 class HybridPatchDetector(nn.Module):
@@ -202,6 +287,14 @@ class MultiScaleSpectralDetector(nn.Module):
     which keeps generator smoothness apart from JPEG's quantisation. The fine map is
     average-pooled onto the coarse grid before the two are added, so the heatmap is still
     exactly what the score is made of.
+
+    Args:
+        windows: ``(fine, coarse)`` window sides; each branch's stride is half its window.
+        hidden: Width of each branch's MLP.
+        dropout: Dropout in each branch's MLP.
+        features: ``(fine, coarse)`` feature kinds (see :class:`SpectralPatchDetector`).
+        pool: Frequency bins pooled per ``"quadrant"`` feature, per axis.
+
     """
 
     def __init__(
@@ -209,13 +302,16 @@ class MultiScaleSpectralDetector(nn.Module):
         windows: tuple[int, int] = (32, 64),
         hidden: int = 64,
         dropout: float = 0.1,
+        features: tuple[str, str] = ("radial", "radial"),
+        pool: int = 4,
     ) -> None:
         super().__init__()
         fine, coarse = (int(w) for w in windows)
         if not fine < coarse:
             raise ValueError("windows must be (fine, coarse) with fine < coarse")
-        self.fine = SpectralPatchDetector(fine, fine // 2, hidden, dropout)
-        self.coarse = SpectralPatchDetector(coarse, coarse // 2, hidden, dropout)
+        kind_fine, kind_coarse = features
+        self.fine = SpectralPatchDetector(fine, fine // 2, hidden, dropout, kind_fine, pool)
+        self.coarse = SpectralPatchDetector(coarse, coarse // 2, hidden, dropout, kind_coarse, pool)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return ``{"logit": (B,), "patch_logits": (B, h, w)}`` on the coarse grid."""
@@ -224,7 +320,23 @@ class MultiScaleSpectralDetector(nn.Module):
 
 @register_model
 def spectral_multiscale(
-    windows: tuple[int, int] = (32, 64), hidden: int = 64, dropout: float = 0.1
+    windows: tuple[int, int] = (32, 64),
+    hidden: int = 64,
+    dropout: float = 0.1,
+    features: tuple[str, str] = ("radial", "radial"),
+    pool: int = 4,
 ) -> nn.Module:
-    """32- and 64-px spectral patch detectors summed (:class:`MultiScaleSpectralDetector`)."""
-    return MultiScaleSpectralDetector(windows=tuple(windows), hidden=hidden, dropout=dropout)
+    """32- and 64-px spectral patch detectors summed (:class:`MultiScaleSpectralDetector`).
+
+    ``features=("radial", "quadrant")`` gives the coarse branch 2-D spectra (the shipped
+    default); checkpoints without the key keep radial spectra in both branches.
+    """
+    if len(windows) != 2 or len(features) != 2:
+        raise ValueError("windows and features must each name two branches (fine, coarse)")
+    return MultiScaleSpectralDetector(
+        windows=(windows[0], windows[1]),
+        hidden=hidden,
+        dropout=dropout,
+        features=(features[0], features[1]),
+        pool=pool,
+    )

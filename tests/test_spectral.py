@@ -14,7 +14,13 @@ import torch
 
 from forensics.models import create_model, list_models
 from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
-from forensics.spectral import feature_count, radial_index, window_spectra
+from forensics.spectral import (
+    feature_count,
+    quadrant_feature_count,
+    radial_index,
+    window_quadrant_spectra,
+    window_spectra,
+)
 
 
 def _noise(seed: int = 0, size: int = 128) -> np.ndarray:
@@ -76,13 +82,50 @@ def test_one_sided_spectra_equal_the_full_fft_definition(window, stride):
         assert torch.allclose(fast[0, radius - 1], expected, rtol=1e-4, atol=1e-4)
 
 
+def _wave(fy: int, fx: int, size: int = 64) -> np.ndarray:
+    yy, xx = np.indices((size, size))
+    wave = 128 + 100 * np.cos(2 * np.pi * (fy * yy + fx * xx) / size)
+    return np.repeat(wave[..., None], 3, axis=2).astype(np.uint8)
+
+
+def test_quadrant_spectra_keep_the_orientation_that_radial_means_lose():
+    """A wave at (vertical 24, horizontal 8) and its transpose have the same radial spectrum
+    but transposed 2-D features; the peak lands in the pooled block of its frequencies."""
+    a = window_quadrant_spectra(_pixels(_wave(24, 8)), 64, 32, pool=4)
+    b = window_quadrant_spectra(_pixels(_wave(8, 24)), 64, 32, pool=4)
+    assert a.shape == (1, quadrant_feature_count(64, 4), 1, 1) == (1, 64, 1, 1)
+    grid_a, grid_b = a[0, :, 0, 0].view(8, 8), b[0, :, 0, 0].view(8, 8)
+    assert int(grid_a.argmax()) == (24 - 1) // 4 * 8 + (8 - 1) // 4  # block row 5, column 1
+    assert torch.allclose(grid_a, grid_b.T, atol=1e-3)
+    radial_a = window_spectra(_pixels(_wave(24, 8)), 64, 32)
+    radial_b = window_spectra(_pixels(_wave(8, 24)), 64, 32)
+    assert torch.allclose(radial_a[:, :32], radial_b[:, :32], atol=1e-3)
+
+
+def test_quadrant_spectra_ignore_mirroring_and_check_pool():
+    x = _noise(5, 64)
+    feats = window_quadrant_spectra(_pixels(x), 64, 32)
+    for flipped in (x[::-1], x[:, ::-1]):
+        mirrored = window_quadrant_spectra(_pixels(np.ascontiguousarray(flipped)), 64, 32)
+        assert torch.allclose(feats, mirrored, atol=1e-3)
+    with pytest.raises(ValueError, match="pool"):
+        window_quadrant_spectra(_pixels(x), 64, 32, pool=3)
+
+
 @pytest.mark.parametrize(
-    ("arch", "grid"), [("spectral_patch", 7), ("spectral_hybrid", 7), ("spectral_multiscale", 3)]
+    ("arch", "grid", "kwargs"),
+    [
+        ("spectral_patch", 7, {}),
+        ("spectral_patch", 3, {"window": 64, "stride": 32, "features": "quadrant"}),
+        ("spectral_hybrid", 7, {}),
+        ("spectral_multiscale", 3, {}),
+        ("spectral_multiscale", 3, {"features": ["radial", "quadrant"]}),  # as JSON gives it
+    ],
 )
-def test_spectral_models_keep_the_patch_contract(arch, grid):
+def test_spectral_models_keep_the_patch_contract(arch, grid, kwargs):
     assert arch in list_models()
     torch.manual_seed(0)
-    model = create_model(arch, hidden=8).eval()
+    model = create_model(arch, hidden=8, **kwargs).eval()
     with torch.inference_mode():
         out = model(torch.rand(2, 3, 128, 128) * 2 - 1)
         tiny = model(torch.rand(1, 3, 20, 24) * 2 - 1)  # smaller than one window: padded
@@ -93,6 +136,10 @@ def test_spectral_models_keep_the_patch_contract(arch, grid):
         create_model("spectral_patch", window=7)
     with pytest.raises(ValueError, match="fine < coarse"):
         create_model("spectral_multiscale", windows=(64, 32))
+    with pytest.raises(ValueError, match="unknown spectral features"):
+        create_model("spectral_multiscale", features=("radial", "cepstral"))
+    with pytest.raises(ValueError, match="pool"):
+        create_model("spectral_patch", window=64, features="quadrant", pool=5)
 
 
 def test_center_fit_keeps_native_pixels_and_does_not_mutate():
