@@ -62,6 +62,31 @@ def radial_mean_matrix(window: int) -> torch.Tensor:
     return m
 
 
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` RGB to ``(B, H, W)`` luma."""
+    return sum(w * x[:, i] for i, w in enumerate(_LUMA))
+
+
+def window_power(planes: torch.Tensor, window: int, stride: int) -> torch.Tensor:
+    """One-sided power spectra of the mean-removed, Hann-tapered windows of each plane.
+
+    Args:
+        planes: ``(B, C, H, W)`` float images, ``H, W >= window``.
+        window: Window side.
+        stride: Step between windows.
+
+    Returns:
+        ``(B, C, nh, nw, window, window // 2 + 1)``: :func:`torch.fft.rfft2` power (the
+        input is real, so the other half-plane is its mirror).
+
+    """
+    tiles = planes.unfold(2, window, stride).unfold(3, window, stride)  # (B,C,nh,nw,w,w)
+    tiles = tiles - tiles.mean(dim=(-1, -2), keepdim=True)
+    hann = torch.hann_window(window, periodic=False, device=planes.device)
+    spectrum = torch.fft.rfft2(tiles * (hann[:, None] * hann[None, :]))
+    return spectrum.real.square() + spectrum.imag.square()
+
+
 def feature_count(window: int) -> int:
     """Length of :func:`window_spectra`'s feature vector for a window side."""
     return 2 * (window // 2) + 2
@@ -82,15 +107,10 @@ def window_spectra(x: torch.Tensor, window: int = 32, stride: int = 16) -> torch
 
     """
     x = x.float()
-    luma = sum(w * x[:, i] for i, w in enumerate(_LUMA))
+    luma = _luma(x)
     chroma = torch.stack([x[:, 2] - luma, x[:, 0] - luma], dim=1)
     planes = torch.cat([luma[:, None], chroma], dim=1)  # (B, 3, H, W)
-    tiles = planes.unfold(2, window, stride).unfold(3, window, stride)  # (B,3,nh,nw,w,w)
-    tiles = tiles - tiles.mean(dim=(-1, -2), keepdim=True)
-    hann = torch.hann_window(window, periodic=False, device=x.device)
-    tiles = tiles * (hann[:, None] * hann[None, :])
-    spectrum = torch.fft.rfft2(tiles)  # one-sided: the input is real
-    power = spectrum.real.square() + spectrum.imag.square()  # (B,3,nh,nw,w,w//2+1)
+    power = window_power(planes, window, stride)  # (B,3,nh,nw,w,w//2+1)
     b, _, nh, nw = power.shape[:4]
     half = window // 2
     means = power.flatten(-2) @ radial_mean_matrix(window).to(x.device)
@@ -138,13 +158,7 @@ def window_quadrant_spectra(
     half = window // 2
     if pool < 1 or half % pool:
         raise ValueError("pool must divide window // 2")
-    x = x.float()
-    luma = sum(w * x[:, i] for i, w in enumerate(_LUMA))
-    tiles = luma.unfold(1, window, stride).unfold(2, window, stride)  # (B,nh,nw,w,w)
-    tiles = tiles - tiles.mean(dim=(-1, -2), keepdim=True)
-    hann = torch.hann_window(window, periodic=False, device=x.device)
-    spectrum = torch.fft.rfft2(tiles * (hann[:, None] * hann[None, :]))
-    power = spectrum.real.square() + spectrum.imag.square()  # (B,nh,nw,w,half+1)
+    power = window_power(_luma(x.float())[:, None], window, stride)[:, 0]  # (B,nh,nw,w,half+1)
     folded = torch.cat(
         [
             0.5 * (power[..., 1:half, :] + power[..., half + 1 :, :].flip(-2)),

@@ -235,6 +235,24 @@ def test_spectral_checkpoint_round_trip(tmp_path):
         assert p.evidence.shape == (round(c.shape[0] * cells), round(c.shape[1] * cells))
 
 
+def test_quadrant_multiscale_checkpoint_round_trip(tmp_path):
+    """The shipped default's kind: arch kwargs go through JSON (tuples come back as lists)."""
+    torch.manual_seed(1)
+    spec = DetectorSpec(
+        arch="spectral_multiscale",
+        arch_kwargs={"features": ("radial", "quadrant"), "hidden": 8},
+        preprocess=Preprocess(input_size=128, fit="center", min_size=64),
+    )
+    model = create_model(spec.arch, **spec.arch_kwargs)
+    path = Detector(model, spec).save(tmp_path / "q.safetensors")
+    loaded = Detector.load(path, device="cpu")
+    assert loaded.spec.arch_kwargs["features"] == ["radial", "quadrant"]
+    assert loaded.model.coarse.features == "quadrant" and loaded.model.fine.features == "radial"
+    crops = [_noise(7, 140), _noise(8, 90)]
+    a = Detector(model, spec, device="cpu").logits(crops)[0]
+    np.testing.assert_allclose(loaded.logits(crops)[0], a, atol=1e-6)
+
+
 def test_old_checkpoints_without_fit_still_resize(tiny_checkpoint):
     detector = Detector.load(tiny_checkpoint, device="cpu")
     assert detector.preprocess.fit == "resize"

@@ -136,7 +136,8 @@ def train(
       forensics detector train -o runs/det --resume --minutes 20
 
       forensics detector train -o runs/spec --manifest dev_train.csv --real REAL --fake FAKES
-      --arch spectral_multiscale --fit center --score-size 256 --ema 0.995   # the default
+      --arch spectral_multiscale --arch-kwargs '{"features": ["radial", "quadrant"]}'
+      --fit center --score-size 256 --ema 0.995   # the shipped default's recipe
 
     """
     from trainers.detector.config import DetectorTrainConfig, default_arch_kwargs
