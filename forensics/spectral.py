@@ -126,7 +126,14 @@ def window_spectra(x: torch.Tensor, window: int = 32, stride: int = 16) -> torch
 
 
 def quadrant_feature_count(window: int, pool: int) -> int:
-    """Length of :func:`window_quadrant_spectra`'s feature vector."""
+    """Length of :func:`window_quadrant_spectra`'s feature vector.
+
+    Raises:
+        ValueError: ``pool`` does not divide ``window // 2``.
+
+    """
+    if pool < 1 or (window // 2) % pool:
+        raise ValueError("pool must divide window // 2")
     return (window // 2 // pool) ** 2
 
 
@@ -136,9 +143,10 @@ def window_quadrant_spectra(
     """Per-window 2-D log power spectrum of luma, folded onto one quadrant and pooled.
 
     The radial mean of :func:`window_spectra` mixes every orientation of a frequency band.
-    JPEG's 8x8 quantisation, however, removes power along the horizontal and vertical axes
-    and their harmonics, while a generator's smoothing lowers it in every direction alike; kept
-    apart in 2-D, the two can be told apart after re-encoding.
+    JPEG quantises separable (horizontal x vertical) DCT frequencies of 8x8 blocks, hardest where
+    both are high, and adds block-grid peaks along the axes: its footprint depends on
+    orientation, while a generator's smoothing lowers power in every direction alike. Kept apart
+    in 2-D, the two can be told apart after re-encoding.
 
     Args:
         x: ``(B, 3, H, W)`` RGB in ``[0, 255]``, ``H, W >= window``.
@@ -155,9 +163,8 @@ def window_quadrant_spectra(
         features.
 
     """
+    quadrant_feature_count(window, pool)  # checks pool
     half = window // 2
-    if pool < 1 or half % pool:
-        raise ValueError("pool must divide window // 2")
     power = window_power(_luma(x.float())[:, None], window, stride)[:, 0]  # (B,nh,nw,w,half+1)
     folded = torch.cat(
         [
@@ -214,8 +221,6 @@ class SpectralPatchDetector(nn.Module):
             raise ValueError("window must be an even number >= 4 and stride >= 1")
         if features not in FEATURES:
             raise ValueError(f"unknown spectral features {features!r}; use one of {FEATURES}")
-        if features == "quadrant" and (pool < 1 or (window // 2) % pool):
-            raise ValueError("pool must divide window // 2")
         self.window, self.stride = int(window), int(stride)
         self.features, self.pool = features, int(pool)
         if features == "radial":
