@@ -111,6 +111,13 @@ def train(
         bool, typer.Option(help="Batch each re-synthesised fake with its real twin.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
+    data_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the data choice only (cap and validation split; default: --seed). "
+            "Runs sharing it can be combined with `forensics detector ensemble`."
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0 = default).")] = 0,
@@ -173,6 +180,7 @@ def train(
         augment_kwargs=_json_option("--augment-kwargs", augment_kwargs),
         pair_twins=pair_twins,
         seed=seed,
+        data_seed=data_seed,
         device=device,
         workers=workers,
         threads=threads or None,
@@ -231,23 +239,74 @@ def _run_training(cfg, resume: bool, fmt: OutputFormat) -> None:
     if not main:
         return
     summary = {"model": str(result.model_path), "run": str(result.run_dir), **result.summary}
+    steps = (
+        f"steps {result.steps} (best {result.best_step}, stopped: {result.stop_reason}), "
+        f"{result.images_per_s:.1f} images/s"
+    )
+    _print_summary(summary, fmt, steps)
+
+
+def _print_summary(summary: dict[str, Any], fmt: OutputFormat, note: str) -> None:
+    """Render a finalised model's summary (the JSON itself with ``--format json``)."""
     if fmt == OutputFormat.json:
         typer.echo(json.dumps(summary, indent=2, default=float))
         return
     pooled = summary["metrics"]["val"]["pooled"]
     cal = summary["calibration"]
-    console.print(f"model: {result.model_path}", highlight=False)
-    console.print(
-        f"steps {result.steps} (best {result.best_step}, stopped: {result.stop_reason}), "
-        f"{result.images_per_s:.1f} images/s",
-        highlight=False,
-    )
+    console.print(f"model: {summary['model']}", highlight=False)
+    console.print(note, highlight=False)
     console.print(
         f"validation: AUC {_f(pooled['auc'])} AP {_f(pooled['ap'])} "
         f"TPR@1%FPR {_f(pooled['tpr_at_1fpr'])}; at threshold {cal['threshold']:.4f}: "
         f"FPR {_f(pooled['fpr'])} TPR {_f(pooled['tpr'])} ECE {_f(pooled['ece'])}",
         highlight=False,
     )
+
+
+@app.command(no_args_is_help=True)
+def ensemble(
+    members: Annotated[
+        list[Path], typer.Argument(help="Two or more detector checkpoints with one preprocessing.")
+    ],
+    calibrate_on: Annotated[
+        Path,
+        typer.Option(
+            help="Run folder whose validation split calibrates the ensemble; the members "
+            "must not have trained on it (train them with the same --data-seed)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Ensemble checkpoint to write.")],
+    device: DeviceOpt = "auto",
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json summary.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Average several trained detectors into one calibrated checkpoint.
+
+    The members' logits are averaged (each face's errors partly cancel), then temperature,
+    bias and threshold are fitted on the run's validation split as training does.
+
+    Examples:
+      forensics detector train -o runs/det_s1 --seed 1 --data-seed 0 ...   # same recipe
+      forensics detector ensemble runs/det/model.safetensors runs/det_s1/model.safetensors
+      --calibrate-on runs/det -o ensemble.safetensors
+
+    """
+    from forensics.checkpoint import CheckpointError
+    from trainers.detector.ensemble import build_ensemble
+
+    with make_progress(transient=True) as progress:
+        task = progress.add_task("face crops", total=None, status="")
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            detector, summary = build_ensemble(members, calibrate_on, device, on_progress)
+        except (ValueError, FileNotFoundError, CheckpointError) as exc:
+            fail(str(exc))
+    path = detector.save(out)
+    _print_summary({"model": str(path), **summary}, fmt, f"{len(members)} members averaged")
 
 
 def _json_option(flag: str, text: str) -> dict[str, Any]:

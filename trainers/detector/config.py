@@ -62,6 +62,10 @@ class DetectorTrainConfig:
             (e.g. ``{"p_blur": 0.05, "jpeg_quality": [55, 100]}``).
         pair_twins: Put each re-synthesised fake and its real twin in the same batch.
         seed: Seed of everything (split, augmentation, initialisation, order).
+        data_seed: Seed of the data choice only (the per-source cap and the validation
+            split), when it must differ from ``seed``: runs with different seeds and the same
+            ``data_seed`` train on the same photos and validate on the same held-out groups,
+            so they can be combined by ``forensics detector ensemble``. ``None``: ``seed``.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         workers: DataLoader worker processes (0 loads in the training process).
         threads: Torch CPU threads (``None``: all cores).
@@ -102,12 +106,18 @@ class DetectorTrainConfig:
     augment_kwargs: dict[str, Any] = field(default_factory=dict)
     pair_twins: bool = True
     seed: int = 0
+    data_seed: int | None = None
     device: str = "auto"
     workers: int = 0
     threads: int | None = None
     amp: bool = True
     init_weights: str | None = None
     export: str | None = None
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the per-source cap and the validation split."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a clear message for inconsistent settings."""

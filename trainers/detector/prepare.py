@@ -69,9 +69,9 @@ def prepare_data(
     samples = collect_samples(cfg.real, cfg.fake, cfg.manifest)
     if not samples:
         raise ValueError("no images found in the given --real/--fake folders or manifests")
-    samples = cap_per_source(samples, cfg.max_per_source, cfg.seed)
+    samples = cap_per_source(samples, cfg.max_per_source, cfg.split_seed)
     pool, held = split_holdout(samples, cfg.holdout_generators)
-    train, val = split_train_val(pool, cfg.val_fraction, cfg.seed)
+    train, val = split_train_val(pool, cfg.val_fraction, cfg.split_seed)
     _check_classes(train, val)
     everything = train + val + held
     progress = (lambda d, t: on_progress("crops", d, t)) if on_progress else None
