@@ -101,6 +101,7 @@ def test_ensemble_cli_writes_a_calibrated_average(runs, portrait_rgb, tmp_path):
     _, meta = load_checkpoint(out)
     assert meta["arch"] == "ensemble" and len(meta["arch_kwargs"]["members"]) == 2
     assert [m["seed"] for m in meta["info"]["members"]] == [0, 1]
+    assert meta["info"]["steps"] == 8 and meta["info"]["stop_reason"] == "ensemble"  # 4 + 4
     assert meta["info"]["calibrated_on"] == str(run0)
 
     ens = Detector.from_checkpoint(out, device="cpu")

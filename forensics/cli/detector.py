@@ -263,52 +263,6 @@ def _print_summary(summary: dict[str, Any], fmt: OutputFormat, note: str) -> Non
     )
 
 
-@app.command(no_args_is_help=True)
-def ensemble(
-    members: Annotated[
-        list[Path], typer.Argument(help="Two or more detector checkpoints with one preprocessing.")
-    ],
-    calibrate_on: Annotated[
-        Path,
-        typer.Option(
-            help="Run folder whose validation split calibrates the ensemble; the members "
-            "must not have trained on it (train them with the same --data-seed)."
-        ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Ensemble checkpoint to write.")],
-    device: DeviceOpt = "auto",
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json summary.")] = (
-        OutputFormat.table
-    ),
-) -> None:
-    """Average several trained detectors into one calibrated checkpoint.
-
-    The members' logits are averaged (each face's errors partly cancel), then temperature,
-    bias and threshold are fitted on the run's validation split as training does.
-
-    Examples:
-      forensics detector train -o runs/det_s1 --seed 1 --data-seed 0 ...   # same recipe
-      forensics detector ensemble runs/det/model.safetensors runs/det_s1/model.safetensors
-      --calibrate-on runs/det -o ensemble.safetensors
-
-    """
-    from forensics.checkpoint import CheckpointError
-    from trainers.detector.ensemble import build_ensemble
-
-    with make_progress(transient=True) as progress:
-        task = progress.add_task("face crops", total=None, status="")
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        try:
-            detector, summary = build_ensemble(members, calibrate_on, device, on_progress)
-        except (ValueError, FileNotFoundError, CheckpointError) as exc:
-            fail(str(exc))
-    path = detector.save(out)
-    _print_summary({"model": str(path), **summary}, fmt, f"{len(members)} members averaged")
-
-
 def _json_option(flag: str, text: str) -> dict[str, Any]:
     """Parse a JSON-object option, failing with a usage error that names the flag."""
     if not text:
@@ -417,3 +371,7 @@ def _print_eval_table(data: dict[str, Any]) -> None:
     console.print(reals)
     if data["errors"]:
         err_console.print(f"{len(data['errors'])} unreadable file(s) skipped", highlight=False)
+
+
+# Commands that make a checkpoint from trained ones register themselves on this app.
+from forensics.cli import detector_models as _detector_models  # noqa: E402, F401

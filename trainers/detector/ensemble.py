@@ -114,8 +114,9 @@ def build_ensemble(
         "data": {"real": list(cfg.real), "fake": list(cfg.fake), "manifest": list(cfg.manifest)},
         "counts": data.counts,
         "skipped_files": len(data.errors),
-        "steps": 0,
-        "best_step": 0,
+        # Optimisation steps behind the ensemble: the members' own, summed.
+        "steps": sum(int(d.spec.info.get("steps") or 0) for d in detectors),
+        "best_step": None,
         "stop_reason": "ensemble",
         "train_images_per_s": 0.0,
     }

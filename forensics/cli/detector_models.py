@@ -1,0 +1,117 @@
+"""``forensics detector ensemble`` and ``threshold``: new checkpoints from trained ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forensics.cli.common import DeviceOpt, OutputFormat, console, fail, make_progress
+from forensics.cli.detector import _print_summary, app
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json summary.")]
+
+
+@app.command(no_args_is_help=True)
+def ensemble(
+    members: Annotated[
+        list[Path], typer.Argument(help="Two or more detector checkpoints with one preprocessing.")
+    ],
+    calibrate_on: Annotated[
+        Path,
+        typer.Option(
+            help="Run folder whose validation split calibrates the ensemble; the members "
+            "must not have trained on it (train them with the same --data-seed)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Ensemble checkpoint to write.")],
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Average several trained detectors into one calibrated checkpoint.
+
+    The members' logits are averaged (each face's errors partly cancel), then temperature,
+    bias and threshold are fitted on the run's validation split as training does.
+
+    Examples:
+      forensics detector train -o runs/det_s1 --seed 1 --data-seed 0 ...   # same recipe
+      forensics detector ensemble runs/det/model.safetensors runs/det_s1/model.safetensors
+      --calibrate-on runs/det -o ensemble.safetensors
+
+    """
+    from forensics.checkpoint import CheckpointError
+    from trainers.detector.ensemble import build_ensemble
+
+    with make_progress(transient=True) as progress:
+        task = progress.add_task("face crops", total=None, status="")
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            detector, summary = build_ensemble(members, calibrate_on, device, on_progress)
+        except (ValueError, FileNotFoundError, CheckpointError) as exc:
+            fail(str(exc))
+    path = detector.save(out)
+    _print_summary({"model": str(path), **summary}, fmt, f"{len(members)} members averaged")
+
+
+@app.command(no_args_is_help=True)
+def threshold(
+    model: Annotated[Path, typer.Argument(help="Detector checkpoint to copy.")],
+    real: Annotated[
+        list[Path],
+        typer.Option(
+            "--real",
+            "-r",
+            help="Folder of real photos the model never trained on (repeatable); each is a "
+            "source whose flagged share is capped.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write.")],
+    max_fpr: Annotated[
+        float,
+        typer.Option(min=0.0001, max=0.9999, help="Largest share of any folder's photos flagged."),
+    ] = 0.05,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Raise a model's threshold so no real folder has more than --max-fpr of it flagged.
+
+    The calibrated threshold holds its FPR on the pooled validation reals; a hard real source
+    inside that pool (heavily processed photos) can still be flagged far more often. The copy
+    keeps the weights, temperature and bias, and records both thresholds and each folder's
+    rates in its header. The threshold is never lowered.
+
+    Examples:
+      forensics detector threshold runs/det/model.safetensors --real unused/facemask
+      --real unused/utkface --max-fpr 0.05 -o runs/det/model_floor.safetensors
+
+    """
+    from forensics.checkpoint import CheckpointError
+    from forensics.scoring import Detector
+    from trainers.detector.floor import apply_floor
+
+    try:
+        detector = Detector.from_checkpoint(model, device=device)
+        with make_progress(transient=True) as progress:
+            progress.add_task("scoring real photos", total=None, status="")
+            floored, summary = apply_floor(detector, real, max_fpr)
+    except (ValueError, CheckpointError) as exc:
+        fail(str(exc))
+    path = floored.save(out)
+    summary = {"model": str(path), **summary}
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(
+        f"{path}: threshold {summary['threshold_before']:.4f} -> {summary['threshold']:.4f}",
+        highlight=False,
+    )
+    for name, m in summary["sources"].items():
+        console.print(
+            f"  {name}: {m['n']} photos, flagged {m['fpr_before']:.2%} -> {m['fpr_after']:.2%}",
+            highlight=False,
+        )

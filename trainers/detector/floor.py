@@ -1,0 +1,104 @@
+"""A ceiling on false positives per real source: raise a checkpoint's threshold to meet it.
+
+The calibrated threshold holds a target FPR on the *pooled* validation reals, so a hard real
+source (heavily processed photos) inside that pool can still be flagged far more often. Given
+folders of real photos the model never trained on, :func:`floor_threshold` finds the lowest
+threshold at which each folder has at most ``max_fpr`` of its photos flagged, and
+:func:`apply_floor` writes a copy of the checkpoint whose threshold is the larger of the two.
+Temperature and bias are unchanged; the header records both thresholds and per-folder rates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forensics.scoring import Detector
+
+from .calibrate import threshold_for_fpr
+from .evaluate import evaluate_folders
+
+
+def floor_threshold(
+    threshold: float, real_scores: Mapping[str, np.ndarray], max_fpr: float
+) -> tuple[float, dict[str, dict[str, float]]]:
+    """The smallest threshold ``>= threshold`` flagging at most ``max_fpr`` of each source.
+
+    Args:
+        threshold: The current threshold (it is never lowered).
+        real_scores: Calibrated scores of real photos, per source.
+        max_fpr: Largest share of any source's photos allowed at or above the threshold.
+
+    Returns:
+        ``(new_threshold, {source: {"n", "fpr_before", "fpr_after", "source_threshold"}})``.
+
+    Raises:
+        ValueError: ``max_fpr`` outside ``(0, 1)`` or a source without scores.
+
+    """
+    if not 0.0 < max_fpr < 1.0:
+        raise ValueError("max_fpr must be between 0 and 1")
+    per_source = {}
+    for name, scores in real_scores.items():
+        s = np.asarray(scores, dtype=np.float64)
+        if s.size == 0:
+            raise ValueError(f"real source {name!r} has no scored photos")
+        per_source[name] = (s, threshold_for_fpr(s, max_fpr))
+    new = max([float(threshold), *(t for _, t in per_source.values())])
+    report = {
+        name: {
+            "n": int(s.size),
+            "fpr_before": float(np.mean(s >= threshold)),
+            "fpr_after": float(np.mean(s >= new)),
+            "source_threshold": t,
+        }
+        for name, (s, t) in per_source.items()
+    }
+    return new, report
+
+
+def apply_floor(
+    detector: Detector, real: Sequence[str | os.PathLike], max_fpr: float = 0.05
+) -> tuple[Detector, dict[str, Any]]:
+    """Score ``real`` folders as ``forensics scan`` does and raise the threshold to the floor.
+
+    Returns:
+        ``(detector, summary)``: a new detector (same weights; threshold, band and header
+        updated) and ``{"threshold_before", "threshold", "max_fpr", "sources"}``.
+
+    Raises:
+        ValueError: A folder is missing or holds no readable photo.
+
+    """
+    for folder in real:
+        if not Path(folder).is_dir():
+            raise ValueError(f"not a folder: {folder}")
+    res = evaluate_folders(detector, list(real), [])
+    sources = np.asarray(res.sources, dtype=object)
+    scores = np.asarray(res.scores, dtype=np.float64)
+    names = [Path(f).name for f in real]
+    by_source = {name: scores[sources == name] for name in names}
+    cal = detector.calibration
+    new, report = floor_threshold(cal.threshold, by_source, max_fpr)
+    band = cal.band
+    if band is not None:
+        band = (band[0], new) if band[0] < new else None
+    summary = {
+        "threshold_before": cal.threshold,
+        "threshold": new,
+        "max_fpr": max_fpr,
+        "sources": report,
+        "folders": [str(f) for f in real],
+    }
+    spec = dataclasses.replace(
+        detector.spec,
+        calibration=dataclasses.replace(cal, threshold=new, band=band),
+        info={**detector.spec.info, "threshold_floor": summary},
+    )
+    out = Detector(detector.model, spec, device=detector.device, name=detector.name)
+    return out, summary
