@@ -39,9 +39,12 @@ class CardRow:
     n_fake: int
     n_real: int
     auc: float
+    ap: float
+    eer: float
     tpr_at_1fpr: float
     fpr: float
     tpr: float
+    ece: float
 
 
 def pairs(root: Path) -> list[tuple[str, Path, Path]]:
@@ -96,19 +99,8 @@ def card_rows(
     for copy, fake, real in todo:
         res = evaluate_folders(detector, [real], [fake], analyzer=analyzer).to_json()
         m = next(iter(res["sources"].values()))
-        rows.append(
-            CardRow(
-                copy,
-                fake.name,
-                real.name,
-                m["n_fake"],
-                m["n_real"],
-                m["auc"],
-                m["tpr_at_1fpr"],
-                m["fpr"],
-                m["tpr"],
-            )  # fmt: skip
-        )
+        metrics = {k: m[k] for k in ("auc", "ap", "eer", "tpr_at_1fpr", "fpr", "tpr", "ece")}
+        rows.append(CardRow(copy, fake.name, real.name, m["n_fake"], m["n_real"], **metrics))
     return rows
 
 
@@ -133,13 +125,15 @@ def real_checks(detector: Detector, folders: Sequence[str | Path]) -> dict[str, 
 def to_markdown(rows: Sequence[CardRow]) -> str:
     """The rows as the model card's Markdown table."""
     head = (
-        "| copy | fake vs real | n fake / real | ROC AUC | TPR @ 1% FPR | FPR @ thr | TPR @ thr |"
+        "| copy | fake vs real | n fake / real | ROC AUC | AP | EER | TPR @ 1% FPR | FPR @ thr "
+        "| TPR @ thr | ECE |"
     )
-    lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [head, "| --- " * 10 + "|"]
     for r in rows:
         lines.append(
             f"| {r.copy} | `{r.fake}` vs `{r.real}` | {r.n_fake} / {r.n_real} | {r.auc:.3f} "
-            f"| {r.tpr_at_1fpr:.3f} | {r.fpr:.3f} | {r.tpr:.3f} |"
+            f"| {r.ap:.3f} | {r.eer:.3f} | {r.tpr_at_1fpr:.3f} | {r.fpr:.3f} | {r.tpr:.3f} "
+            f"| {r.ece:.3f} |"
         )
     return "\n".join(lines)
 
