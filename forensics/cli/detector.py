@@ -243,10 +243,10 @@ def _run_training(cfg, resume: bool, fmt: OutputFormat) -> None:
         f"steps {result.steps} (best {result.best_step}, stopped: {result.stop_reason}), "
         f"{result.images_per_s:.1f} images/s"
     )
-    _print_summary(summary, fmt, steps)
+    print_model_summary(summary, fmt, steps)
 
 
-def _print_summary(summary: dict[str, Any], fmt: OutputFormat, note: str) -> None:
+def print_model_summary(summary: dict[str, Any], fmt: OutputFormat, note: str) -> None:
     """Render a finalised model's summary (the JSON itself with ``--format json``)."""
     if fmt == OutputFormat.json:
         typer.echo(json.dumps(summary, indent=2, default=float))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from forensics.cli.common import DeviceOpt, OutputFormat, console, fail, make_progress
-from forensics.cli.detector import _print_summary, app
+from forensics.cli.detector import app, print_model_summary
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json summary.")]
 
@@ -55,7 +55,7 @@ def ensemble(
         except (ValueError, FileNotFoundError, CheckpointError) as exc:
             fail(str(exc))
     path = detector.save(out)
-    _print_summary({"model": str(path), **summary}, fmt, f"{len(members)} members averaged")
+    print_model_summary({"model": str(path), **summary}, fmt, f"{len(members)} members averaged")
 
 
 @app.command(no_args_is_help=True)
