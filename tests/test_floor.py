@@ -71,6 +71,17 @@ def test_apply_floor_copies_the_model_with_a_higher_threshold(tiny_checkpoint, r
     assert tiny_checkpoint.read_bytes() == before
 
 
+def test_folders_with_one_name_stay_apart(tiny_checkpoint, reals, tmp_path):
+    twin = tmp_path / "other" / "one"  # symlinks, as a folder of picked photos often is
+    twin.mkdir(parents=True)
+    for f in sorted((reals / "one").iterdir())[1:]:
+        (twin / f.name).symlink_to(f)
+    det = Detector.from_checkpoint(tiny_checkpoint, device="cpu")
+    _, summary = apply_floor(det, [reals / "one", twin], max_fpr=0.2)
+    assert sorted(m["n"] for m in summary["sources"].values()) == [4, 5]
+    assert str(twin) in summary["sources"]
+
+
 def test_threshold_cli(tiny_checkpoint, reals, tmp_path):
     out = tmp_path / "t.safetensors"
     args = ["detector", "threshold", str(tiny_checkpoint), "--real", str(reals / "one"),

@@ -62,6 +62,12 @@ def floor_threshold(
     return new, report
 
 
+def _owner(path: str, folders: Sequence[str | os.PathLike]) -> int:
+    """Index of the first folder holding ``path`` (symlinks are not followed), else -1."""
+    p = Path(os.path.abspath(path))
+    return next((i for i, f in enumerate(folders) if p.is_relative_to(os.path.abspath(f))), -1)
+
+
 def apply_floor(
     detector: Detector, real: Sequence[str | os.PathLike], max_fpr: float = 0.05
 ) -> tuple[Detector, dict[str, Any]]:
@@ -79,10 +85,13 @@ def apply_floor(
         if not Path(folder).is_dir():
             raise ValueError(f"not a folder: {folder}")
     res = evaluate_folders(detector, list(real), [])
-    sources = np.asarray(res.sources, dtype=object)
     scores = np.asarray(res.scores, dtype=np.float64)
+    # Each folder is a source, grouped by path (a folder's files may carry another source
+    # name, e.g. a generator family); two folders with one name are told apart by full path.
     names = [Path(f).name for f in real]
-    by_source = {name: scores[sources == name] for name in names}
+    names = [str(f) if names.count(n) > 1 else n for f, n in zip(real, names, strict=True)]
+    owner = [_owner(p, real) for p in res.paths]
+    by_source = {n: scores[[o == i for o in owner]] for i, n in enumerate(names)}
     cal = detector.calibration
     new, report = floor_threshold(cal.threshold, by_source, max_fpr)
     band = cal.band
