@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from forensics.analysis import Analyzer
 from forensics.scoring import Detector
 
 from .degrade import degrade_folder
@@ -70,6 +71,7 @@ def card_rows(
     split: str | Path,
     jpeg: Sequence[int] = (90, 75),
     jpeg_sources: Sequence[str] = ("stylegan3r256",),
+    analyzer: Analyzer | None = None,
 ) -> list[CardRow]:
     """Score every pair of the split in each copy.
 
@@ -78,13 +80,14 @@ def card_rows(
         split: A dev split folder with ``heldout/{real,fake}/SOURCE``.
         jpeg: Qualities of the same-size re-encoded copies.
         jpeg_sources: Fake folders that get re-encoded copies (with their real pair).
+        analyzer: The scanner's face finder and scorer (built once when ``None``).
 
     Raises:
         ValueError: The split holds no fake folder with a real pair.
 
     """
     split = Path(split)
-    analyzer = scan_analyzer(detector)
+    analyzer = analyzer or scan_analyzer(detector)
     todo = [(PUBLISHED, f, r) for _, f, r in pairs(split / PUBLISHED)]
     if not todo:
         raise ValueError(f"{split / PUBLISHED} holds no fake/SOURCE folder with a real pair")
@@ -113,11 +116,13 @@ def summarize(rows: Sequence[CardRow]) -> dict[str, dict[str, float]]:
     return out
 
 
-def real_checks(detector: Detector, folders: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
+def real_checks(
+    detector: Detector, folders: Sequence[str | Path], analyzer: Analyzer | None = None
+) -> dict[str, dict[str, Any]]:
     """Per real folder: photos and the share flagged at the stored threshold."""
     if not folders:
         return {}
-    analyzer = scan_analyzer(detector)
+    analyzer = analyzer or scan_analyzer(detector)
     res = evaluate_folders(detector, list(folders), [], analyzer=analyzer).to_json()
     return {name: {"n": m["n"], "fpr": m["fpr"]} for name, m in res["reals"].items()}
 
@@ -154,8 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write every number here")
     args = parser.parse_args(argv)
     detector = Detector.from_checkpoint(args.model, device="cpu")
-    rows = card_rows(detector, args.split, args.jpeg or (90, 75))
-    summary, reals = summarize(rows), real_checks(detector, args.real_check)
+    analyzer = scan_analyzer(detector)  # MTCNN is set up once for every row and check
+    rows = card_rows(detector, args.split, args.jpeg or (90, 75), analyzer=analyzer)
+    summary, reals = summarize(rows), real_checks(detector, args.real_check, analyzer)
     print(f"{args.model} (threshold {detector.calibration.threshold:.3f})")
     print(to_markdown(rows))
     for copy, s in summary.items():

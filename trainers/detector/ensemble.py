@@ -24,8 +24,7 @@ from ..common.run import RunDir, config_to_dict
 from .config import DetectorTrainConfig
 from .finalize import finalize_model
 from .prepare import prepare_data, preprocess_of
-
-CROPS_DIR = "crops"
+from .train import CROPS_DIR
 
 
 def merge_members(detectors: Sequence[Detector]) -> tuple[torch.nn.Module, list[dict[str, Any]]]:
