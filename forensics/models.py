@@ -161,4 +161,5 @@ class TinyPatchDetector(nn.Module):
 
 # Architectures defined in their own modules register themselves on import.
 from forensics import ensemble as _ensemble  # noqa: E402, F401
+from forensics import fusion as _fusion  # noqa: E402, F401
 from forensics import spectral as _spectral  # noqa: E402, F401

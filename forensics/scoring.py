@@ -66,6 +66,15 @@ class Preprocess:
         if self.min_size and (self.fit != "center" or self.min_size > self.input_size):
             raise ValueError("min_size needs fit 'center' and must not exceed input_size")
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
+        """Rebuild from :func:`dataclasses.asdict` output (JSON lists become tuples)."""
+        pre = dict(data)
+        for key in ("mean", "std"):
+            if key in pre:
+                pre[key] = tuple(pre[key])
+        return cls(**pre)
+
     def side(self, shape: tuple[int, ...]) -> int:
         """Side of the square a crop of ``shape`` (after ``max_side`` shrinking) becomes."""
         if not self.min_size:
@@ -179,6 +188,14 @@ class Calibration:
     target_fpr: float | None = None
     band: tuple[float, float] | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        """Rebuild from :func:`dataclasses.asdict` output (a JSON list band becomes a tuple)."""
+        cal = dict(data)
+        if cal.get("band") is not None:
+            cal["band"] = tuple(cal["band"])
+        return cls(**cal)
+
     def prob(self, logits: np.ndarray | float) -> np.ndarray:
         """Calibrated probability of being synthetic."""
         z = (np.asarray(logits, dtype=np.float64) - self.bias) / max(self.temperature, 1e-6)
@@ -238,18 +255,11 @@ class DetectorSpec:
             raise CheckpointError(
                 f"not a forensics detector checkpoint (format {meta.get('format')!r})"
             )
-        pre = dict(meta.get("preprocess", {}))
-        for key in ("mean", "std"):
-            if key in pre:
-                pre[key] = tuple(pre[key])
-        cal = dict(meta.get("calibration", {}))
-        if cal.get("band") is not None:
-            cal["band"] = tuple(cal["band"])
         return cls(
             arch=meta["arch"],
             arch_kwargs=dict(meta.get("arch_kwargs", {})),
-            preprocess=Preprocess(**pre),
-            calibration=Calibration(**cal),
+            preprocess=Preprocess.from_dict(meta.get("preprocess", {})),
+            calibration=Calibration.from_dict(meta.get("calibration", {})),
             info=dict(meta.get("info", {})),
         )
 
@@ -331,29 +341,54 @@ class Detector:
     def logits(
         self, crops: Sequence[np.ndarray], batch_size: int = 64
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Raw logits and patch maps for RGB ``uint8`` crops, in batches."""
-        logits = np.zeros(len(crops), np.float32)
-        maps: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(crops)
-        with torch.inference_mode():
-            for idx, x in self.preprocess.batches(crops, batch_size):
-                out = self.model(x.to(self.device))
-                logits[idx] = out["logit"].float().cpu().numpy()
-                for i, m in zip(idx, out["patch_logits"].float().cpu().numpy(), strict=True):
-                    maps[i] = m
-        return logits, maps
+        """Raw logits and patch maps for RGB ``uint8`` crops, in batches.
+
+        A model that reads crops itself (a :mod:`forensics.fusion`) returns its maps already
+        placed over each crop; any other model's maps span its own input.
+        """
+        score_crops = getattr(self.model, "score_crops", None)
+        if score_crops is not None:
+            with torch.inference_mode():
+                return score_crops(crops, self.device, batch_size)
+        return batch_logits(self.model, self.preprocess, crops, self.device, batch_size)
 
     def predict(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:
         """Calibrated predictions for RGB ``uint8`` crops (the inputs are not modified)."""
         logits, maps = self.logits(crops, batch_size=batch_size)
         probs = self.calibration.prob(logits)
+        placed = bool(getattr(self.model, "evidence_in_crop", False))
         return [
             Prediction(
                 logit=float(z),
                 prob=_finite(p),
-                evidence=self.preprocess.evidence_in_crop(m.astype(np.float32), c.shape),
+                evidence=m.astype(np.float32)
+                if placed
+                else self.preprocess.evidence_in_crop(m.astype(np.float32), c.shape),
             )
             for z, p, m, c in zip(logits, probs, maps, crops, strict=True)
         ]
+
+
+def batch_logits(
+    model: torch.nn.Module,
+    preprocess: Preprocess,
+    crops: Sequence[np.ndarray],
+    device: torch.device,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Raw logits ``(n,)`` and patch maps of a tensor model on RGB ``uint8`` crops, in batches.
+
+    Crops are grouped by input side (see :meth:`Preprocess.batches`); results keep their order.
+    """
+    logits = np.zeros(len(crops), np.float32)
+    maps: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(crops)
+    with torch.inference_mode():
+        for idx, x in preprocess.batches(crops, batch_size):
+            out = model(x.to(device))
+            logits[idx] = out["logit"].float().cpu().numpy()
+            for i, m in zip(idx, out["patch_logits"].float().cpu().numpy(), strict=True):
+                maps[i] = m
+    return logits, maps
 
 
 def _finite(p: float) -> float:

@@ -84,6 +84,13 @@ def train(
             "decay, e.g. 0.995 (0 = off)."
         ),
     ] = 0.0,
+    patch_loss: Annotated[
+        float,
+        typer.Option(
+            help="Weight of the per-patch loss (every patch of a fake is called fake); 0 for "
+            "fakes only part of whose face is altered, e.g. self-blended images."
+        ),
+    ] = 0.5,
     patience: Annotated[
         int, typer.Option(help="Validations without a better AP before stopping.")
     ] = 5,
@@ -172,6 +179,7 @@ def train(
         eval_every=eval_every or None,
         lr=lr,
         ema=ema,
+        patch_loss=patch_loss,
         patience=patience,
         target_fpr=target_fpr,
         band_fpr=band_fpr or None,

@@ -1,7 +1,8 @@
-"""``forensics detector ensemble`` and ``threshold``: new checkpoints from trained ones."""
+"""``forensics detector ensemble``, ``fuse`` and ``threshold``: checkpoints from trained ones."""
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 from typing import Annotated
@@ -56,6 +57,76 @@ def ensemble(
             fail(str(exc))
     path = detector.save(out)
     print_model_summary({"model": str(path), **summary}, fmt, f"{len(members)} members averaged")
+
+
+class Combine(enum.StrEnum):
+    """How a fusion combines its branches' calibrated logits."""
+
+    max = "max"
+    mean = "mean"
+
+
+@app.command(no_args_is_help=True)
+def fuse(
+    branches: Annotated[
+        list[Path],
+        typer.Argument(help="Two or more detector checkpoints; each keeps its preprocessing."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Fused checkpoint to write.")],
+    combine: Annotated[
+        Combine,
+        typer.Option(
+            help="max: a face is as suspicious as its most suspicious branch; mean: the mean "
+            "of the branches' calibrated logits."
+        ),
+    ] = Combine.max,
+    device: DeviceOpt = "auto",
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Fuse detectors that read faces differently (e.g. native-pixel spectra + resized crops).
+
+    Unlike `ensemble`, branches may preprocess faces differently: each keeps its own input
+    side, fit and calibration, and the fusion combines their calibrated logits. The fused
+    threshold starts at the strictest branch's; set it for your real photos with `threshold`.
+
+    Examples:
+      forensics detector fuse spectral.safetensors runs/swap/model.safetensors
+      -o fused.safetensors
+      forensics detector threshold fused.safetensors --real unused_reals
+      -o fused_floor.safetensors
+
+    """
+    from forensics.checkpoint import CheckpointError
+    from forensics.scoring import Detector
+    from trainers.detector.fusion import fuse_detectors
+
+    try:
+        detectors = [Detector.from_checkpoint(p, device=device) for p in branches]
+        fused = fuse_detectors(detectors, combine.value)
+    except (ValueError, CheckpointError) as exc:
+        fail(str(exc))
+    path = fused.save(out)
+    summary = {
+        "model": str(path),
+        "combine": combine.value,
+        "threshold": fused.calibration.threshold,
+        "branches": [
+            {"file": str(p), "arch": d.spec.arch, "threshold": d.calibration.threshold}
+            for p, d in zip(branches, detectors, strict=True)
+        ],
+    }
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(
+        f"{path}: {len(branches)} branches, combine {combine.value}, "
+        f"threshold {summary['threshold']:.4f}",
+        highlight=False,
+    )
+    for b in summary["branches"]:
+        console.print(
+            f"  {b['file']}: {b['arch']} (threshold {b['threshold']:.4f})", highlight=False
+        )
 
 
 @app.command(no_args_is_help=True)

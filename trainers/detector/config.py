@@ -129,6 +129,8 @@ class DetectorTrainConfig:
             raise ValueError("target_fpr must be between 0 and 1")
         if self.band_fpr is not None and self.band_fpr <= self.target_fpr:
             raise ValueError("band_fpr must be larger than target_fpr")
+        if self.patch_loss < 0:
+            raise ValueError("patch_loss must be >= 0")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be 0 (off) or a decay in (0, 1)")
         if self.input_size < 16 or self.batch_size < 2:

@@ -54,7 +54,8 @@ def merge_members(detectors: Sequence[Detector]) -> tuple[torch.nn.Module, list[
     return model, specs
 
 
-def _member_info(d: Detector) -> dict[str, Any]:
+def member_info(d: Detector) -> dict[str, Any]:
+    """Provenance of a member checkpoint: file, sha256, arch, seeds and steps."""
     info = d.spec.info
     return {
         "file": d.name,
@@ -109,7 +110,7 @@ def build_ensemble(
         "seed": cfg.seed,
         "config": config_to_dict(cfg),
         "calibrated_on": str(run.path),
-        "members": [_member_info(d) for d in detectors],
+        "members": [member_info(d) for d in detectors],
         "data": {"real": list(cfg.real), "fake": list(cfg.fake), "manifest": list(cfg.manifest)},
         "counts": data.counts,
         "skipped_files": len(data.errors),
@@ -122,4 +123,4 @@ def build_ensemble(
     return finalize_model(model.to(dev), cfg, data, dev, info)
 
 
-__all__ = ["build_ensemble", "merge_members"]
+__all__ = ["build_ensemble", "member_info", "merge_members"]

@@ -1,0 +1,141 @@
+"""Fusion of detectors that look at a face in different ways: each with its own preprocessing.
+
+An :mod:`forensics.ensemble` averages members that read the same input. A fusion combines
+*branches* that do not: a spectral branch reads native-resolution pixels (any resizing would
+rewrite the spectrum it measures), while a face-swap branch reads the whole crop resized. Each
+branch keeps its own :class:`~forensics.scoring.Preprocess` and its own calibration, and the
+fusion combines the branches' **calibrated** logits, so their scales agree:
+
+- ``"max"``: a face is as suspicious as its most suspicious branch (the fused probability is
+  the largest branch probability). One branch catching a kind of fake is enough, which is the
+  point of adding a branch for fakes the others miss; the price is that real photos flagged by
+  either branch are flagged.
+- ``"mean"``: the mean of the branches' calibrated logits.
+
+A fusion checkpoint rebuilds itself through the registry like any other (``arch: "fusion"``,
+``arch_kwargs: {"members": [...], "combine": ...}``); each member entry holds its ``arch``,
+``arch_kwargs``, ``preprocess`` and ``calibration``. ``forensics detector fuse`` builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from forensics.models import create_model, register_model
+
+COMBINES = ("max", "mean")
+
+
+def fusion_specs(members: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validated, JSON-ready copies of branch descriptions.
+
+    Raises:
+        ValueError: Fewer than two branches, a malformed entry, a nested fusion, or branches
+            that cut faces with different margins (a face must be cut once for all).
+
+    """
+    if len(members) < 2:
+        raise ValueError("a fusion needs at least two branches")
+    out = []
+    for i, m in enumerate(members):
+        if not isinstance(m, Mapping) or not isinstance(m.get("arch"), str):
+            raise ValueError(f"fusion branch {i} must name its 'arch'")
+        if m["arch"] == "fusion":
+            raise ValueError("fusions cannot be nested")
+        for key in ("preprocess", "calibration"):
+            if not isinstance(m.get(key), Mapping):
+                raise ValueError(f"fusion branch {i} needs its {key!r}")
+        out.append(
+            {
+                "arch": m["arch"],
+                "arch_kwargs": dict(m.get("arch_kwargs") or {}),
+                "preprocess": dict(m["preprocess"]),
+                "calibration": dict(m["calibration"]),
+                "name": str(m.get("name") or f"branch{i}"),
+            }
+        )
+    margins = {float(m["preprocess"].get("crop_margin", 0.25)) for m in out}
+    if len(margins) > 1:
+        raise ValueError(f"fusion branches must share one crop margin, got {sorted(margins)}")
+    return out
+
+
+class FusionDetector(nn.Module):
+    """Branches with their own preprocessing, combined on calibrated logits.
+
+    It does not take a tensor: :class:`forensics.scoring.Detector` hands it the RGB crops
+    (:meth:`score_crops`), and each branch turns them into its own input.
+
+    Args:
+        members: Branch descriptions (see :func:`fusion_specs`).
+        combine: ``"max"`` or ``"mean"`` of the branches' calibrated logits.
+
+    """
+
+    evidence_in_crop = True
+    """:meth:`score_crops` returns maps already placed over each whole crop."""
+
+    def __init__(self, members: Sequence[Mapping[str, Any]], combine: str = "max") -> None:
+        super().__init__()
+        from forensics.scoring import Calibration, Preprocess
+
+        if combine not in COMBINES:
+            raise ValueError(f"unknown combine {combine!r}; use one of {COMBINES}")
+        self.specs = fusion_specs(members)
+        self.combine = combine
+        self.members = nn.ModuleList(
+            create_model(m["arch"], **m["arch_kwargs"]) for m in self.specs
+        )
+        self.preprocesses = [Preprocess.from_dict(m["preprocess"]) for m in self.specs]
+        self.calibrations = [Calibration.from_dict(m["calibration"]) for m in self.specs]
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Not used: branches need the crops themselves (see :meth:`score_crops`)."""
+        raise TypeError("a fusion scores RGB crops, not one tensor: use score_crops()")
+
+    def branch_logits(
+        self, crops: Sequence[np.ndarray], device: torch.device, batch_size: int = 64
+    ) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+        """Each branch's calibrated logits ``(n_branches, n)`` and maps over each crop.
+
+        A map is the branch's patch logits, calibrated like its image logit and placed over
+        the whole crop by the branch's own preprocessing (NaN where it did not look).
+        """
+        from forensics.scoring import batch_logits
+
+        z = np.zeros((len(self.members), len(crops)), np.float64)
+        maps: list[list[np.ndarray]] = []
+        for b, (model, pre, cal) in enumerate(
+            zip(self.members, self.preprocesses, self.calibrations, strict=True)
+        ):
+            logits, raw = batch_logits(model, pre, crops, device, batch_size)
+            t = max(cal.temperature, 1e-6)
+            z[b] = (logits.astype(np.float64) - cal.bias) / t
+            maps.append(
+                [
+                    pre.evidence_in_crop(((m - cal.bias) / t).astype(np.float32), c.shape)
+                    for m, c in zip(raw, crops, strict=True)
+                ]
+            )
+        return z, maps
+
+    def score_crops(
+        self, crops: Sequence[np.ndarray], device: torch.device, batch_size: int = 64
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Fused logits ``(n,)`` and, per crop, the map of the branch that scored it highest."""
+        z, maps = self.branch_logits(crops, device, batch_size)
+        fused = z.max(axis=0) if self.combine == "max" else z.mean(axis=0)
+        top = z.argmax(axis=0)
+        evidence = [maps[int(b)][i] for i, b in enumerate(top)]
+        return fused.astype(np.float32), evidence
+
+
+@register_model
+def fusion(members: Sequence[Mapping[str, Any]] = (), combine: str = "max") -> nn.Module:
+    """Branches with their own preprocessing (see :class:`FusionDetector`)."""
+    return FusionDetector(members, combine)

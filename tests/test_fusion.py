@@ -1,0 +1,159 @@
+"""Fusions: branches with their own preprocessing, `forensics detector fuse`, and scanning."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from forensics.checkpoint import load_checkpoint
+from forensics.cli.main import app
+from forensics.fusion import fusion_specs
+from forensics.media import save_image
+from forensics.models import create_model
+from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+from trainers.detector.fusion import fuse_detectors
+
+runner = CliRunner()
+
+
+def _branch(path: Path, arch: str, preprocess: Preprocess, calibration: Calibration) -> Path:
+    torch.manual_seed(len(arch))
+    kwargs = {"width": 4} if arch == "patch_tiny" else {}
+    spec = DetectorSpec(arch, kwargs, preprocess, calibration, info={"seed": 0, "steps": 3})
+    return Detector(create_model(arch, **kwargs), spec, device="cpu").save(path)
+
+
+@pytest.fixture(scope="module")
+def branches(tmp_path_factory) -> tuple[Path, Path]:
+    """A resized-crop branch and a native-pixel spectral branch, calibrated differently."""
+    root = tmp_path_factory.mktemp("fusion")
+    resized = _branch(
+        root / "resized.safetensors",
+        "patch_tiny",
+        Preprocess(input_size=32),
+        Calibration(temperature=2.0, bias=0.3, threshold=0.6),
+    )
+    native = _branch(
+        root / "native.safetensors",
+        "spectral_patch",
+        Preprocess(input_size=64, fit="center", min_size=48),
+        Calibration(temperature=0.5, bias=-0.2, threshold=0.8),
+    )
+    return resized, native
+
+
+def _crops(portrait_rgb: np.ndarray) -> list[np.ndarray]:
+    return [portrait_rgb[:120, :100].copy(), portrait_rgb[-56:, -60:].copy()]
+
+
+def _calibrated(detector: Detector, crops: list[np.ndarray]) -> np.ndarray:
+    z, _ = detector.logits(crops)
+    cal = detector.calibration
+    return (z.astype(np.float64) - cal.bias) / cal.temperature
+
+
+@pytest.mark.parametrize("combine", ["max", "mean"])
+def test_fused_logit_combines_calibrated_branch_logits(branches, portrait_rgb, combine):
+    parts = [Detector.from_checkpoint(p, device="cpu") for p in branches]
+    fused = fuse_detectors(parts, combine)
+    crops = _crops(portrait_rgb)
+    before = [c.copy() for c in crops]
+    z, maps = fused.logits(crops)
+    each = np.stack([_calibrated(p, crops) for p in parts])
+    expected = each.max(axis=0) if combine == "max" else each.mean(axis=0)
+    np.testing.assert_allclose(z, expected, atol=1e-5)
+    assert not np.allclose(each[0], each[1])  # the branches really differ
+    assert all(np.array_equal(a, b) for a, b in zip(crops, before, strict=True))
+    # The evidence is the top branch's map, placed over the crop like that branch does.
+    preds = fused.predict(crops)
+    for i, (p, m) in enumerate(zip(preds, maps, strict=True)):
+        top = parts[int(each[:, i].argmax())]
+        assert p.evidence.shape == top.predict([crops[i]])[0].evidence.shape == m.shape
+        assert p.prob == pytest.approx(1 / (1 + math.exp(-expected[i])), abs=1e-5)
+
+
+def test_fuse_cli_round_trip_and_threshold(branches, portrait_rgb, tmp_path):
+    out = tmp_path / "fused.safetensors"
+    res = runner.invoke(
+        app, ["detector", "fuse", *map(str, branches), "-o", str(out), "--format", "json",
+              "--device", "cpu"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["threshold"] == pytest.approx(0.8)  # the strictest branch's
+    assert [b["arch"] for b in summary["branches"]] == ["patch_tiny", "spectral_patch"]
+    _, meta = load_checkpoint(out)
+    assert meta["arch"] == "fusion" and meta["arch_kwargs"]["combine"] == "max"
+    assert meta["info"]["steps"] == 6 and meta["info"]["branch_thresholds"] == [0.6, 0.8]
+    members = meta["arch_kwargs"]["members"]
+    assert [m["preprocess"]["fit"] for m in members] == ["resize", "center"]
+
+    crops = _crops(portrait_rgb)
+    loaded = Detector.from_checkpoint(out, device="cpu")
+    direct = fuse_detectors([Detector.from_checkpoint(p, device="cpu") for p in branches])
+    np.testing.assert_allclose(loaded.logits(crops)[0], direct.logits(crops)[0], atol=1e-6)
+
+    # A fused model goes through `detector threshold` like any other.
+    reals = tmp_path / "reals"
+    reals.mkdir()
+    for i in range(4):
+        save_image(reals / f"r{i}.png", np.roll(portrait_rgb, 9 * i, axis=1))
+    floored = tmp_path / "floored.safetensors"
+    res = runner.invoke(
+        app, ["detector", "threshold", str(out), "--real", str(reals), "-o", str(floored),
+              "--max-fpr", "0.25", "--format", "json", "--device", "cpu"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    floor = json.loads(res.stdout)
+    assert floor["threshold"] >= 0.8
+    assert Detector.from_checkpoint(floored).spec.arch == "fusion"
+
+
+def test_scan_with_a_fused_model_writes_heatmaps(branches, portrait_rgb, tmp_path):
+    fused = tmp_path / "fused.safetensors"
+    assert (
+        runner.invoke(app, ["detector", "fuse", *map(str, branches), "-o", str(fused)]).exit_code
+        == 0
+    )
+    photo = tmp_path / "in" / "portrait.jpg"
+    photo.parent.mkdir()
+    save_image(photo, portrait_rgb, quality=92)
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app, ["scan", str(photo), "--model", str(fused), "--device", "cpu", "--format", "jsonl",
+              "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code in (0, 1), res.output
+    (row,) = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+    assert row["status"] == "ok" and row["n_faces"] >= 1 and 0.0 <= row["score"] <= 1.0
+    assert row["model"]["name"] == "fused.safetensors"
+    assert list(out.rglob("*.png")), "no heatmap written"
+
+
+def test_fusion_errors(branches, tmp_path):
+    with pytest.raises(ValueError, match="at least two"):
+        fusion_specs([{"arch": "patch_tiny", "preprocess": {}, "calibration": {}}])
+    with pytest.raises(ValueError, match="nested"):
+        fusion_specs([{"arch": "fusion", "preprocess": {}, "calibration": {}}] * 2)
+    with pytest.raises(ValueError, match="needs its 'calibration'"):
+        fusion_specs([{"arch": "patch_tiny", "preprocess": {}}] * 2)
+    wide = _branch(
+        tmp_path / "wide.safetensors",
+        "patch_tiny",
+        Preprocess(input_size=32, crop_margin=0.4),
+        Calibration(),
+    )
+    res = runner.invoke(app, ["detector", "fuse", str(branches[0]), str(wide), "-o", "x.st"])
+    assert res.exit_code == 2 and "one crop margin" in res.stderr
+    one = runner.invoke(app, ["detector", "fuse", str(branches[0]), "-o", str(tmp_path / "o")])
+    assert one.exit_code == 2 and "at least two" in one.stderr
+    with pytest.raises(TypeError, match="score_crops"):
+        fuse_detectors([Detector.from_checkpoint(p) for p in branches]).model(
+            torch.zeros(1, 3, 8, 8)
+        )

@@ -1,0 +1,79 @@
+"""Self-blended fakes: the pure blend, the fake folder with its twins, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from forensics.media import load_image, save_image
+from forensics.scan import make_face_detector
+from trainers.detector.data import group_key, samples_from_folder
+from trainers.detector.selfblend import blend_mask, main, self_blend, selfblend_folder
+
+# Five landmarks of a face centred in a 96x96 image: eyes, nose, mouth corners.
+LANDMARKS = ((36.0, 40.0), (60.0, 40.0), (48.0, 52.0), (38.0, 64.0), (58.0, 64.0))
+
+
+def test_mask_is_soft_and_centred_on_the_face():
+    for seed in range(5):
+        m = blend_mask((96, 96, 3), LANDMARKS, np.random.default_rng(seed))
+        assert m.shape == (96, 96, 1) and m.dtype == np.float32
+        assert 0.0 <= m.min() and m.max() <= 1.0 + 1e-6
+        assert m[52, 48, 0] > 0.4  # between eyes and mouth
+        assert m[:6, :6].max() == 0.0 and m[-6:, -6:].max() == 0.0  # corners untouched
+        assert 0.0 < m[m > 0].min() < 0.5  # a soft edge, not a hard paste
+
+
+def test_blend_is_seeded_local_and_leaves_its_input_alone():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    before = rgb.copy()
+    a = self_blend(rgb, LANDMARKS, np.random.default_rng(7))
+    b = self_blend(rgb, LANDMARKS, np.random.default_rng(7))
+    c = self_blend(rgb, LANDMARKS, np.random.default_rng(8))
+    assert np.array_equal(rgb, before)
+    assert a.dtype == np.uint8 and a.shape == rgb.shape
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(a[:6, :6], rgb[:6, :6])  # outside the mask: the photo's own pixels
+    assert np.abs(a[44:60, 40:56].astype(int) - rgb[44:60, 40:56]).mean() > 1.0  # inside: altered
+
+
+@pytest.fixture(scope="module")
+def reals(tmp_path_factory, portrait_rgb):
+    d = tmp_path_factory.mktemp("sb") / "people"
+    d.mkdir()
+    save_image(d / "anna_0001.jpg", portrait_rgb, quality=92)
+    save_image(d / "anna_0002.jpg", portrait_rgb[:, ::-1], quality=92)
+    save_image(d / "blank_0001.png", np.full((96, 96, 3), 128, np.uint8))
+    return d
+
+
+def test_folder_names_each_fakes_twin_and_is_reproducible(reals, tmp_path):
+    paths = sorted(str(p) for p in reals.iterdir())
+    fd = make_face_detector("cpu")
+    counts = selfblend_folder(paths, tmp_path / "a", fd, per_image=2, seed=3)
+    assert counts == {"photos": 3, "written": 4, "no_face": 1, "unreadable": 0}
+    again = selfblend_folder(paths, tmp_path / "b", fd, per_image=2, seed=3)
+    assert again == counts
+    for name in ("selfblend_000000_0.png", "selfblend_000001_1.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    fakes = samples_from_folder(tmp_path / "a", label=1)
+    assert len(fakes) == 4 and {s.source for s in fakes} == {"selfblend"}
+    real_groups = {group_key(p) for p in paths}
+    assert {s.twin for s in fakes} <= real_groups and all(s.group == s.twin for s in fakes)
+    fake = load_image(tmp_path / "a" / "selfblend_000000_0.png")
+    real = load_image(paths[0])
+    assert fake.shape == real.shape and not np.array_equal(fake, real)
+
+
+def test_cli_caps_like_the_trainer(reals, tmp_path, capsys):
+    out = tmp_path / "cli"
+    main([str(reals), str(out), "--max-per-source", "2", "--seed", "1"])
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert counts["photos"] == 2
+    rows = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(rows) == counts["written"] and all(json.loads(r)["seed"] == 1 for r in rows)
+    with pytest.raises(SystemExit):
+        main([str(out)])

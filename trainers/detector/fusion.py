@@ -1,0 +1,87 @@
+"""Fusing trained detectors that preprocess faces differently into one checkpoint.
+
+Each branch keeps its weights, preprocessing and calibration (:mod:`forensics.fusion`); the
+fused model combines the branches' calibrated logits, so no new fit is needed. Its threshold
+starts at the strictest branch threshold (``max``) or at the mean of the branch thresholds'
+logits (``mean``); ``forensics detector threshold`` then raises it where a real folder the
+branches never trained on is flagged too often.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from forensics.models import create_model
+from forensics.scoring import Calibration, Detector, DetectorSpec
+
+from .ensemble import member_info
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def fuse_detectors(detectors: Sequence[Detector], combine: str = "max") -> Detector:
+    """One ``fusion`` detector holding every branch's weights, preprocessing and calibration.
+
+    Args:
+        detectors: Two or more trained detectors (not fusions themselves).
+        combine: ``"max"`` (a face is as suspicious as its most suspicious branch) or
+            ``"mean"`` of the branches' calibrated logits.
+
+    Returns:
+        The fused detector (on the first branch's device), ready to save.
+
+    Raises:
+        ValueError: Fewer than two branches, a nested fusion, different crop margins, or an
+            unknown ``combine``.
+
+    """
+    if len(detectors) < 2:
+        raise ValueError("a fusion needs at least two branch checkpoints")
+    members = [
+        {
+            "arch": d.spec.arch,
+            "arch_kwargs": dict(d.spec.arch_kwargs),
+            "preprocess": asdict(d.preprocess),
+            "calibration": asdict(d.calibration),
+            "name": d.name,
+        }
+        for d in detectors
+    ]
+    model = create_model("fusion", members=members, combine=combine)
+    model.load_state_dict(
+        {
+            f"members.{i}.{k}": v.detach().cpu()
+            for i, d in enumerate(detectors)
+            for k, v in d.model.state_dict().items()
+        }
+    )
+    thresholds = [d.calibration.threshold for d in detectors]
+    if combine == "max":
+        threshold = max(thresholds)
+    else:
+        threshold = 1.0 / (1.0 + math.exp(-sum(map(_logit, thresholds)) / len(thresholds)))
+    info: dict[str, Any] = {
+        "trainer": "trainers.detector.fusion",
+        "combine": combine,
+        "members": [member_info(d) for d in detectors],
+        "branch_thresholds": thresholds,
+        # Optimisation steps behind the fusion: the branches' own, summed.
+        "steps": sum(int(d.spec.info.get("steps") or 0) for d in detectors),
+    }
+    spec = DetectorSpec(
+        arch="fusion",
+        arch_kwargs={"members": members, "combine": combine},
+        preprocess=detectors[0].preprocess,  # only its crop margin is used; branches share it
+        calibration=Calibration(temperature=1.0, bias=0.0, threshold=threshold),
+        info=info,
+    )
+    return Detector(model, spec, device=detectors[0].device, name="fusion")
+
+
+__all__ = ["fuse_detectors"]
