@@ -244,6 +244,7 @@ def test_augmenter_overrides_from_json():
         (["--fit", "stretch"], "fit must be"),
         (["--score-size", "256"], "score_size needs fit 'center'"),
         (["--ema", "1.5"], "ema must be"),
+        (["--patch-loss", "-1"], "patch_loss must be"),
         (["--fit", "center", "--score-size", "8"], "at least input_size"),
         (["--augment-kwargs", '{"p_jpeg": 3}'], "p_jpeg must be between 0 and 1"),
         (["--augment-kwargs", '{"p_nothing": 0.1}'], "p_nothing"),

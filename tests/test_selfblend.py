@@ -77,3 +77,77 @@ def test_cli_caps_like_the_trainer(reals, tmp_path, capsys):
     assert len(rows) == counts["written"] and all(json.loads(r)["seed"] == 1 for r in rows)
     with pytest.raises(SystemExit):
         main([str(out)])
+
+
+def test_cached_crops_keep_landmarks_and_blend_on_the_fly(tmp_path, portrait_rgb):
+    """Landmarks follow the face into its cached crop; reals become fresh blends per epoch."""
+    from detector_data import make_folders
+
+    from forensics.scoring import Preprocess
+    from trainers.detector.crops import prepare_crops
+    from trainers.detector.data import collect_samples
+    from trainers.detector.dataset import CropDataset
+
+    real, _ = make_folders(tmp_path / "data", portrait_rgb, n=3)
+    samples = collect_samples(real=[real])
+    cache = tmp_path / "crops"
+    crops, errors = prepare_crops(samples, cache, 0.25, cache_side=64)
+    assert not errors and all(c.face and c.landmarks for c in crops)
+    for c in crops:
+        side = load_image(c.crop_path).shape[0]
+        pts = np.array(c.landmarks)
+        assert pts.shape == (5, 2) and (pts > 0).all() and (pts < side).all()
+        assert pts[0, 0] < pts[1, 0] and pts[2, 1] < pts[3, 1]  # eyes left-right, mouth below
+
+    # An entry cached before landmarks were kept is cut again only when they are needed.
+    index = json.loads((cache / "index.json").read_text())
+    for entry in index.values():
+        del entry["landmarks"]
+    (cache / "index.json").write_text(json.dumps(index))
+    old, _ = prepare_crops(samples, cache, 0.25, cache_side=64)
+    assert all(c.landmarks is None for c in old)
+    again, _ = prepare_crops(samples, cache, 0.25, cache_side=64, need_landmarks=True)
+    assert [c.landmarks for c in again] == [c.landmarks for c in crops]
+
+    pre = Preprocess(input_size=48)
+    plain = CropDataset(crops, pre, seed=0)
+    blended = CropDataset(crops, pre, seed=0, selfblend=0.99)
+    no_marks = CropDataset(old, pre, seed=0, selfblend=0.99)
+    for i in range(len(crops)):
+        x0, y0 = plain[i]
+        x1, y1 = blended[i]
+        assert (y0, y1, no_marks[i][1]) == (0, 1, 0)
+        assert not np.array_equal(x0, x1) and np.array_equal(x1, blended[i][0])
+    first = blended[0][0]
+    blended.set_epoch(1)
+    assert blended[0][1] == 1 and not np.array_equal(blended[0][0], first)  # a new blend
+
+
+def test_a_blend_always_changes_the_face():
+    rgb = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    for seed in range(60):
+        out = self_blend(rgb, LANDMARKS, np.random.default_rng(seed))
+        assert np.abs(out[44:60, 40:56].astype(int) - rgb[44:60, 40:56]).mean() > 1.0, seed
+
+
+def test_train_cli_blends_on_the_fly(tmp_path, portrait_rgb):
+    from detector_data import make_folders, tiny_train_args
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+    from trainers.common.run import RunDir
+    from trainers.detector.config import DetectorTrainConfig
+
+    real, fake = make_folders(tmp_path / "data", portrait_rgb)
+    out = tmp_path / "run"
+    args = [*tiny_train_args(out, real, fake), "--selfblend", "0.5", "--patch-loss", "0"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    cfg = RunDir(out).load_config(DetectorTrainConfig)
+    assert (cfg.selfblend, cfg.patch_loss) == (0.5, 0.0)
+    index = json.loads((out / "crops" / "index.json").read_text())
+    assert all(len(e["landmarks"]) == 5 for e in index.values() if e["face"])
+    bad = CliRunner().invoke(
+        app, [*tiny_train_args(tmp_path / "x", real, fake), "--selfblend", "1"]
+    )
+    assert bad.exit_code == 2

@@ -117,6 +117,15 @@ def train(
     pair_twins: Annotated[
         bool, typer.Option(help="Batch each re-synthesised fake with its real twin.")
     ] = True,
+    selfblend: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            help="Share of real training crops turned into self-blended fakes as they are "
+            "drawn, a new blend each epoch (face-swap traces without a swap model).",
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
     data_seed: Annotated[
         int | None,
@@ -187,6 +196,7 @@ def train(
         augment=augment,
         augment_kwargs=_json_option("--augment-kwargs", augment_kwargs),
         pair_twins=pair_twins,
+        selfblend=selfblend,
         seed=seed,
         data_seed=data_seed,
         device=device,

@@ -61,6 +61,10 @@ class DetectorTrainConfig:
         augment_kwargs: Overrides of :class:`trainers.detector.augment.Augmenter` fields
             (e.g. ``{"p_blur": 0.05, "jpeg_quality": [55, 100]}``).
         pair_twins: Put each re-synthesised fake and its real twin in the same batch.
+        selfblend: Share of real training crops turned, each time one is drawn, into a
+            self-blended fake (:mod:`trainers.detector.selfblend`; Shiohara & Yamasaki, CVPR
+            2022): a new blend every epoch. It needs the face's landmarks, so crops cached
+            without them are cut again once. ``0``: off.
         seed: Seed of everything (split, augmentation, initialisation, order).
         data_seed: Seed of the data choice only (the per-source cap and the validation
             split), when it must differ from ``seed``: runs with different seeds and the same
@@ -105,6 +109,7 @@ class DetectorTrainConfig:
     augment: bool = True
     augment_kwargs: dict[str, Any] = field(default_factory=dict)
     pair_twins: bool = True
+    selfblend: float = 0.0
     seed: int = 0
     data_seed: int | None = None
     device: str = "auto"
@@ -131,6 +136,8 @@ class DetectorTrainConfig:
             raise ValueError("band_fpr must be larger than target_fpr")
         if self.patch_loss < 0:
             raise ValueError("patch_loss must be >= 0")
+        if not 0.0 <= self.selfblend < 1.0:
+            raise ValueError("selfblend must be a share in [0, 1)")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be 0 (off) or a decay in (0, 1)")
         if self.input_size < 16 or self.batch_size < 2:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from forensics.checkpoint import atomic_write_bytes
-from forensics.faces import FaceDetector, crop_face
+from forensics.faces import FaceDetector, crop_face, square_box
 from forensics.media import MediaError, load_image, save_image, shrink_to
 from forensics.scan import make_face_detector
 
@@ -38,12 +38,20 @@ class CachedCrop:
         sample: The photo it came from.
         crop_path: The PNG crop.
         face: Whether MTCNN found a face (``False``: the whole photo was used).
+        landmarks: The face's five MTCNN landmarks in the cached crop's pixels (``None``
+            without a face, or for entries cached before landmarks were stored).
 
     """
 
     sample: Sample
     crop_path: str
     face: bool
+    landmarks: tuple[tuple[float, float], ...] | None = None
+
+
+def _lm(entry: dict) -> tuple[tuple[float, float], ...] | None:
+    points = entry.get("landmarks")
+    return tuple((float(x), float(y)) for x, y in points) if points else None
 
 
 def detect_like_scan(face_detector: FaceDetector, images: Sequence[np.ndarray]) -> list[list]:
@@ -54,6 +62,16 @@ def detect_like_scan(face_detector: FaceDetector, images: Sequence[np.ndarray]) 
     for i, faces in zip(big, found, strict=True):
         out[i] = faces
     return out
+
+
+def crop_landmarks(
+    face, margin: float, shape: tuple[int, ...], cached_side: int
+) -> tuple[tuple[float, float], ...]:
+    """A face's landmarks moved into its crop (``crop_face``) and scaled to the cached side."""
+    h, w = shape[:2]
+    x1, y1, x2, y2 = square_box(face.box, margin, w, h)
+    scale = cached_side / max(1, x2 - x1)
+    return tuple(((x - x1) * scale, (y - y1) * scale) for x, y in face.landmarks)
 
 
 def _file_id(path: str) -> str:
@@ -69,6 +87,7 @@ def prepare_crops(
     face_detector: FaceDetector | None = None,
     batch: int = 32,
     on_progress: ProgressFn | None = None,
+    need_landmarks: bool = False,
 ) -> tuple[list[CachedCrop], list[tuple[str, str]]]:
     """Crop the most confident face of every sample (once) and cache it as PNG.
 
@@ -80,6 +99,7 @@ def prepare_crops(
         face_detector: MTCNN facade (the scanner's set-up on CPU when ``None`` and needed).
         batch: Photos per MTCNN call (same-sized photos are batched together).
         on_progress: Called with ``(done, total)``.
+        need_landmarks: Cut again the cached crops stored before landmarks were kept.
 
     Returns:
         ``(crops, errors)``: crops in the order of ``samples`` (unreadable files skipped) and
@@ -101,8 +121,9 @@ def prepare_crops(
             errors.append((s.path, exc.strerror or str(exc)))
             continue
         hit = index.get(fid)
-        if hit and hit.get("params") == params and (cache / hit["crop"]).is_file():
-            out[i] = CachedCrop(s, str(cache / hit["crop"]), bool(hit["face"]))
+        stale = need_landmarks and hit is not None and "landmarks" not in hit
+        if hit and not stale and hit.get("params") == params and (cache / hit["crop"]).is_file():
+            out[i] = CachedCrop(s, str(cache / hit["crop"]), bool(hit["face"]), _lm(hit))
         else:
             todo.append((i, fid))
     total, done = len(samples), len(samples) - len(todo)
@@ -124,9 +145,11 @@ def prepare_crops(
             for (i, fid), rgb, faces in zip(kept, images, detections, strict=True):
                 crop = crop_face(rgb, faces[0].box, margin) if faces else rgb
                 name = hashlib.sha1(fid.encode()).hexdigest()[:20] + ".png"
-                save_image(cache / name, shrink_to(crop, cache_side))
-                index[fid] = {"crop": name, "face": bool(faces), "params": params}
-                out[i] = CachedCrop(samples[i], str(cache / name), bool(faces))
+                cached = shrink_to(crop, cache_side)
+                save_image(cache / name, cached)
+                lm = crop_landmarks(faces[0], margin, rgb.shape, cached.shape[1]) if faces else None
+                index[fid] = {"crop": name, "face": bool(faces), "params": params, "landmarks": lm}
+                out[i] = CachedCrop(samples[i], str(cache / name), bool(faces), lm)
         done += len(chunk)
         if on_progress:
             on_progress(done, total)

@@ -19,6 +19,7 @@ from forensics.scoring import Preprocess
 
 from .augment import Augmenter
 from .crops import CachedCrop
+from .selfblend import self_blend
 
 
 class CropDataset(Dataset):
@@ -26,7 +27,9 @@ class CropDataset(Dataset):
 
     Items are ``(rgb, label)``: an ``input_size`` square RGB ``uint8`` array made by the
     model's own :meth:`forensics.scoring.Preprocess.fit_crop` (resized, or a native-resolution
-    window at a random place when augmenting).
+    window at a random place when augmenting). With ``selfblend`` > 0, that share of the real
+    crops with landmarks becomes self-blended fakes (label 1) before augmentation, drawn anew
+    for every epoch.
     """
 
     def __init__(
@@ -35,11 +38,13 @@ class CropDataset(Dataset):
         preprocess: Preprocess,
         augmenter: Augmenter | None = None,
         seed: int = 0,
+        selfblend: float = 0.0,
     ) -> None:
         self.items = list(items)
         self.preprocess = preprocess
         self.augmenter = augmenter
         self.seed = int(seed)
+        self.selfblend = float(selfblend)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -51,12 +56,16 @@ class CropDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         item = self.items[i]
-        rgb = load_image(item.crop_path)
+        rgb, label = load_image(item.crop_path), item.sample.label
         rng = None
-        if self.augmenter is not None:
+        if self.augmenter is not None or self.selfblend:
             rng = np.random.default_rng([self.seed, self.epoch, i])
+        if rng is not None and self.selfblend and label == 0 and item.landmarks:
+            if rng.random() < self.selfblend:
+                rgb, label = self_blend(rgb, item.landmarks, rng), 1
+        if self.augmenter is not None:
             rgb = self.augmenter(rgb, rng)
-        return self.preprocess.fit_crop(rgb, rng), item.sample.label
+        return self.preprocess.fit_crop(rgb, rng), label
 
 
 def make_collate(preprocess: Preprocess):

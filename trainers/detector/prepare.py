@@ -76,7 +76,13 @@ def prepare_data(
     everything = train + val + held
     progress = (lambda d, t: on_progress("crops", d, t)) if on_progress else None
     crops, errors = prepare_crops(
-        everything, cache_dir, cfg.crop_margin, cfg.cache_side, face_detector, on_progress=progress
+        everything,
+        cache_dir,
+        cfg.crop_margin,
+        cfg.cache_side,
+        face_detector,
+        on_progress=progress,
+        need_landmarks=cfg.selfblend > 0,
     )
     by_sample: dict[Sample, CachedCrop] = {c.sample: c for c in crops}
 

@@ -66,9 +66,11 @@ def blend_mask(
 
 
 def blend_source(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An altered copy of ``rgb`` (float32): colour shift, resampling or sharpening, a shift.
+    """An altered copy of ``rgb`` (float32): resampled, blurred or sharpened, maybe recoloured.
 
-    These are the mismatches a swap model's rendered face has against its target frame.
+    Exactly one change of sharpness is always made, so no blend is a no-op; a colour or
+    brightness shift and a slight rotation, scaling or shift are drawn at random. These are
+    the mismatches a swap model's rendered face has against its target frame.
     """
     h, w = rgb.shape[:2]
     src = rgb.astype(np.float32)
@@ -80,16 +82,15 @@ def blend_source(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         src = cv2.cvtColor(shifted, cv2.COLOR_HSV2RGB).astype(np.float32)
     if rng.random() < 0.5:
         src = src * rng.uniform(0.9, 1.1) + rng.uniform(-10, 10)
-    kind = rng.random()
-    if kind < 0.35:  # rendered at a lower resolution, then scaled up
+    kind = rng.random()  # always one change of sharpness, so no blend is a no-op
+    if kind < 0.5:  # rendered at a lower resolution, then scaled up
         f = rng.uniform(0.35, 0.8)
-        small = cv2.resize(
-            src, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA
-        )
+        size = (max(1, int(w * f)), max(1, int(h * f)))
+        small = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
         src = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    elif kind < 0.55:
+    elif kind < 0.75:
         src = cv2.GaussianBlur(src, (0, 0), rng.uniform(0.5, 1.5))
-    elif kind < 0.7:
+    else:
         src = src + rng.uniform(0.3, 1.0) * (src - cv2.GaussianBlur(src, (0, 0), 1.0))
     if rng.random() < 0.6:  # slight misalignment
         m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-2, 2), rng.uniform(0.96, 1.04))

@@ -142,7 +142,7 @@ def _run(
     preprocess = preprocess_of(cfg)  # validation scores what the scanner will score
     train_preprocess = preprocess_of(cfg, training=True)
     augmenter = Augmenter.from_kwargs(cfg.augment_kwargs) if cfg.augment else None
-    train_ds = CropDataset(data.train, train_preprocess, augmenter, cfg.seed)
+    train_ds = CropDataset(data.train, train_preprocess, augmenter, cfg.seed, cfg.selfblend)
     sampler = TwinBatchSampler(
         data.train, cfg.batch_size, cfg.seed, dinfo.world_size, dinfo.rank, cfg.pair_twins
     )
@@ -160,8 +160,8 @@ def _run(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     scaler = torch.amp.GradScaler("cuda") if (cfg.amp and needs_grad_scaler(device)) else None
-    n_real = int((labels_of(data.train) == 0).sum())
-    n_fake = max(1, len(data.train) - n_real)
+    n_real = int((labels_of(data.train) == 0).sum()) * (1.0 - cfg.selfblend)  # as drawn
+    n_fake = max(1.0, len(data.train) - n_real)
     pos_weight = torch.tensor(n_real / n_fake, device=device)
 
     step, epoch, skip, elapsed = 0, 0, 0, 0.0
