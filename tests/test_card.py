@@ -61,13 +61,19 @@ def test_card_rows_cover_every_copy_and_write_jpeg_copies(split, tiny_checkpoint
 
 def test_real_checks_and_main_json(split, tiny_checkpoint, tmp_path, capsys):
     det = Detector.from_checkpoint(tiny_checkpoint, device="cpu")
-    checks = real_checks(det, [split / "heldout" / "real" / "people"])
-    assert checks["people"]["n"] == 3 and 0.0 <= checks["people"]["fpr"] <= 1.0
+    people = split / "heldout" / "real" / "people"
+    twin = tmp_path / "copy" / "people"  # same folder name, other photos: reported apart
+    twin.mkdir(parents=True)
+    first = next(p for p in sorted(people.iterdir()) if p.is_file())
+    (twin / first.name).write_bytes(first.read_bytes())
+    checks = real_checks(det, [people, twin])
+    assert checks[str(people)]["n"] == 3 and 0.0 <= checks[str(people)]["fpr"] <= 1.0
+    assert checks[str(twin)]["n"] == 1
     out = tmp_path / "card.json"
     main([str(tiny_checkpoint), str(split), "--jpeg", "80", "--json", str(out),
           "--real-check", str(split / "heldout" / "real" / "people")])  # fmt: skip
     data = json.loads(out.read_text())
-    assert len(data["rows"]) == 5 and data["real_checks"]["people"]["n"] == 3
+    assert len(data["rows"]) == 5 and data["real_checks"][str(people)]["n"] == 3
     assert "mean AUC" in capsys.readouterr().out
 
 

@@ -43,7 +43,7 @@ def branches(tmp_path_factory) -> tuple[Path, Path]:
         root / "native.safetensors",
         "spectral_patch",
         Preprocess(input_size=64, fit="center", min_size=48),
-        Calibration(temperature=0.5, bias=-0.2, threshold=0.8),
+        Calibration(temperature=0.5, bias=-0.2, threshold=0.8, target_fpr=0.02),
     )
     return resized, native
 
@@ -90,7 +90,9 @@ def test_fuse_cli_round_trip_and_threshold(branches, portrait_rgb, tmp_path):
     assert [b["arch"] for b in summary["branches"]] == ["patch_tiny", "spectral_patch"]
     _, meta = load_checkpoint(out)
     assert meta["arch"] == "fusion" and meta["arch_kwargs"]["combine"] == "max"
+    assert meta["calibration"]["target_fpr"] == 0.02  # the strictest branch's, with its threshold
     assert meta["info"]["steps"] == 6 and meta["info"]["branch_thresholds"] == [0.6, 0.8]
+    assert meta["info"]["seed"] == [0, 0] and len(meta["info"]["data"]) == 2
     members = meta["arch_kwargs"]["members"]
     assert [m["preprocess"]["fit"] for m in members] == ["resize", "center"]
 

@@ -119,12 +119,21 @@ def summarize(rows: Sequence[CardRow]) -> dict[str, dict[str, float]]:
 def real_checks(
     detector: Detector, folders: Sequence[str | Path], analyzer: Analyzer | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Per real folder: photos and the share flagged at the stored threshold."""
+    """Per real folder: photos and the share flagged at the stored threshold.
+
+    Keyed by the folder as given, so folders that share a name (``fresh/facemask`` and
+    ``fresh_q75/facemask``) are reported apart.
+    """
     if not folders:
         return {}
     analyzer = analyzer or scan_analyzer(detector)
-    res = evaluate_folders(detector, list(folders), [], analyzer=analyzer).to_json()
-    return {name: {"n": m["n"], "fpr": m["fpr"]} for name, m in res["reals"].items()}
+    out: dict[str, dict[str, Any]] = {}
+    for folder in folders:
+        res = evaluate_folders(detector, [folder], [], analyzer=analyzer).to_json()
+        n = sum(m["n"] for m in res["reals"].values())
+        flagged = sum(m["fpr"] * m["n"] for m in res["reals"].values())
+        out[str(folder)] = {"n": n, "fpr": flagged / n if n else 0.0}
+    return out
 
 
 def to_markdown(rows: Sequence[CardRow]) -> str:

@@ -2,9 +2,9 @@
 
 Each branch keeps its weights, preprocessing and calibration (:mod:`forensics.fusion`); the
 fused model combines the branches' calibrated logits, so no new fit is needed. Its threshold
-starts at the strictest branch threshold (``max``) or at the mean of the branch thresholds'
-logits (``mean``); ``forensics detector threshold`` then raises it where a real folder the
-branches never trained on is flagged too often.
+starts at the strictest branch threshold (``max``; with that branch's target FPR) or at the
+mean of the branch thresholds' logits (``mean``); ``forensics detector threshold`` then raises
+it where a real folder the branches never trained on is flagged too often.
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ def fuse_detectors(detectors: Sequence[Detector], combine: str = "max") -> Detec
         }
     )
     thresholds = [d.calibration.threshold for d in detectors]
+    target_fpr = None
     if combine == "max":
-        threshold = max(thresholds)
+        strictest = max(range(len(detectors)), key=lambda i: thresholds[i])
+        threshold, target_fpr = thresholds[strictest], detectors[strictest].calibration.target_fpr
     else:
         threshold = 1.0 / (1.0 + math.exp(-sum(map(_logit, thresholds)) / len(thresholds)))
     info: dict[str, Any] = {
@@ -71,6 +73,10 @@ def fuse_detectors(detectors: Sequence[Detector], combine: str = "max") -> Detec
         "combine": combine,
         "members": [member_info(d) for d in detectors],
         "branch_thresholds": thresholds,
+        # Each branch's provenance, in branch order: training seed, data sources and counts.
+        "seed": [d.spec.info.get("seed") for d in detectors],
+        "data": [d.spec.info.get("data") for d in detectors],
+        "counts": [d.spec.info.get("counts") for d in detectors],
         # Optimisation steps behind the fusion: the branches' own, summed.
         "steps": sum(int(d.spec.info.get("steps") or 0) for d in detectors),
     }
@@ -78,7 +84,7 @@ def fuse_detectors(detectors: Sequence[Detector], combine: str = "max") -> Detec
         arch="fusion",
         arch_kwargs={"members": members, "combine": combine},
         preprocess=detectors[0].preprocess,  # only its crop margin is used; branches share it
-        calibration=Calibration(temperature=1.0, bias=0.0, threshold=threshold),
+        calibration=Calibration(1.0, 0.0, threshold=threshold, target_fpr=target_fpr),
         info=info,
     )
     return Detector(model, spec, device=detectors[0].device, name="fusion")
