@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from forensics.checkpoint import atomic_write_bytes
-from forensics.faces import FaceDetector, crop_face, square_box
+from forensics.faces import Face, FaceDetector, crop_face, square_box
 from forensics.media import MediaError, load_image, save_image, shrink_to
 from forensics.scan import make_face_detector
 
@@ -65,7 +65,7 @@ def detect_like_scan(face_detector: FaceDetector, images: Sequence[np.ndarray]) 
 
 
 def crop_landmarks(
-    face, margin: float, shape: tuple[int, ...], cached_side: int
+    face: Face, margin: float, shape: tuple[int, ...], cached_side: int
 ) -> tuple[tuple[float, float], ...]:
     """A face's landmarks moved into its crop (``crop_face``) and scaled to the cached side."""
     h, w = shape[:2]
