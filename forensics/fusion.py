@@ -101,10 +101,9 @@ class FusionDetector(nn.Module):
     def branch_logits(
         self, crops: Sequence[np.ndarray], device: torch.device, batch_size: int = 64
     ) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-        """Each branch's calibrated logits ``(n_branches, n)`` and maps over each crop.
+        """Each branch's calibrated logits ``(n_branches, n)`` and raw patch maps.
 
-        A map is the branch's patch logits, calibrated like its image logit and placed over
-        the whole crop by the branch's own preprocessing (NaN where it did not look).
+        A map spans the branch's own input (see :meth:`evidence` to place it over a crop).
         """
         from forensics.scoring import batch_logits
 
@@ -114,15 +113,18 @@ class FusionDetector(nn.Module):
             zip(self.members, self.preprocesses, self.calibrations, strict=True)
         ):
             logits, raw = batch_logits(model, pre, crops, device, batch_size)
-            t = max(cal.temperature, 1e-6)
-            z[b] = (logits.astype(np.float64) - cal.bias) / t
-            maps.append(
-                [
-                    pre.evidence_in_crop(((m - cal.bias) / t).astype(np.float32), c.shape)
-                    for m, c in zip(raw, crops, strict=True)
-                ]
-            )
+            z[b] = (logits.astype(np.float64) - cal.bias) / max(cal.temperature, 1e-6)
+            maps.append(raw)
         return z, maps
+
+    def evidence(self, branch: int, patch_map: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """A branch's patch map, calibrated like its logit and placed over a crop of ``shape``.
+
+        NaN where the branch did not look.
+        """
+        cal = self.calibrations[branch]
+        scaled = ((patch_map - cal.bias) / max(cal.temperature, 1e-6)).astype(np.float32)
+        return self.preprocesses[branch].evidence_in_crop(scaled, shape)
 
     def score_crops(
         self, crops: Sequence[np.ndarray], device: torch.device, batch_size: int = 64
@@ -131,7 +133,9 @@ class FusionDetector(nn.Module):
         z, maps = self.branch_logits(crops, device, batch_size)
         fused = z.max(axis=0) if self.combine == "max" else z.mean(axis=0)
         top = z.argmax(axis=0)
-        evidence = [maps[int(b)][i] for i, b in enumerate(top)]
+        evidence = [
+            self.evidence(int(b), maps[int(b)][i], crops[i].shape) for i, b in enumerate(top)
+        ]
         return fused.astype(np.float32), evidence
 
 
