@@ -347,9 +347,8 @@ class Detector:
         placed over each crop; any other model's maps span its own input.
         """
         score_crops = getattr(self.model, "score_crops", None)
-        if score_crops is not None:
-            with torch.inference_mode():
-                return score_crops(crops, self.device, batch_size)
+        if score_crops is not None:  # its branches run batch_logits under inference_mode
+            return score_crops(crops, self.device, batch_size)
         return batch_logits(self.model, self.preprocess, crops, self.device, batch_size)
 
     def predict(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:

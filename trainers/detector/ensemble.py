@@ -45,13 +45,17 @@ def merge_members(detectors: Sequence[Detector]) -> tuple[torch.nn.Module, list[
             )
     specs = [{"arch": d.spec.arch, "kwargs": dict(d.spec.arch_kwargs)} for d in detectors]
     model = create_model("ensemble", members=specs)
-    state = {
+    model.load_state_dict(members_state(detectors))
+    return model, specs
+
+
+def members_state(detectors: Sequence[Detector]) -> dict[str, torch.Tensor]:
+    """The detectors' weights as one state dict of a ``members`` ModuleList (on the CPU)."""
+    return {
         f"members.{i}.{k}": v.detach().cpu()
         for i, d in enumerate(detectors)
         for k, v in d.model.state_dict().items()
     }
-    model.load_state_dict(state)
-    return model, specs
 
 
 def member_info(d: Detector) -> dict[str, Any]:
@@ -123,4 +127,4 @@ def build_ensemble(
     return finalize_model(model.to(dev), cfg, data, dev, info)
 
 
-__all__ = ["build_ensemble", "member_info", "merge_members"]
+__all__ = ["build_ensemble", "member_info", "members_state", "merge_members"]

@@ -17,7 +17,7 @@ from typing import Any
 from forensics.models import create_model
 from forensics.scoring import Calibration, Detector, DetectorSpec
 
-from .ensemble import member_info
+from .ensemble import member_info, members_state
 
 
 def _logit(p: float) -> float:
@@ -54,13 +54,7 @@ def fuse_detectors(detectors: Sequence[Detector], combine: str = "max") -> Detec
         for d in detectors
     ]
     model = create_model("fusion", members=members, combine=combine)
-    model.load_state_dict(
-        {
-            f"members.{i}.{k}": v.detach().cpu()
-            for i, d in enumerate(detectors)
-            for k, v in d.model.state_dict().items()
-        }
-    )
+    model.load_state_dict(members_state(detectors))
     thresholds = [d.calibration.threshold for d in detectors]
     target_fpr = None
     if combine == "max":
