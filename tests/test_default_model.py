@@ -1,12 +1,8 @@
 """The shipped default detector and generator: regression tests on the bundled samples.
 
 These pin what a new user sees after ``pip install`` and ``forensics scan samples``: every file
-in ``samples/`` named ``real_*`` must be passed, the fakes the shipped model catches must stay
-caught, and each scored face gets a heatmap. They run the real shipped weights.
-
-The shipped model does NOT yet catch every sample fake (see MODEL_CARD.md): the files in
-``KNOWN_MISSES`` are marked as strict expected failures, so the day a retrained model catches
-them the suite says so and they move to the caught list.
+in ``samples/`` named ``real_*`` must be passed, every ``fake_*`` file must be flagged, and each
+scored face gets a heatmap. They run the real shipped weights.
 """
 
 from __future__ import annotations
@@ -28,13 +24,6 @@ runner = CliRunner()
 pytestmark = pytest.mark.skipif(
     not default_model_path().is_file(), reason="no default detector shipped in forensics/weights"
 )
-
-
-KNOWN_MISSES = {
-    # 64-px GAN frames upscaled to 128 px and mp4v-compressed: both steps erase the
-    # high-frequency trace the spectral detector reads (MODEL_CARD.md, failure modes).
-    "fake_video_gan_latent_walk.mp4",
-}
 
 
 def expected_verdict(path: str) -> str:
@@ -71,15 +60,7 @@ def test_scan_samples_records_every_file(scan_out) -> None:
     assert result.exit_code == 1  # at least one fake was flagged
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="known miss, see MODEL_CARD"))
-        if n in KNOWN_MISSES
-        else n
-        for n in sample_names()
-    ],
-)
+@pytest.mark.parametrize("name", sample_names())
 def test_sample_verdict(scan_out, name: str) -> None:
     result, _ = scan_out
     verdicts = {Path(r["path"]).name: r["verdict"] for r in json.loads(result.stdout)}
@@ -115,3 +96,24 @@ def test_default_generator_samples_reproducibly(tmp_path) -> None:
     assert len(files) == 4
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_latent_walk_keeps_native_size_unless_asked(tmp_path) -> None:
+    pytest.importorskip("trainers.samples")
+    from trainers.gan.export import DEFAULT_GENERATOR, load_generator
+    from trainers.samples import latent_walk_frames
+
+    if not Path(DEFAULT_GENERATOR).is_file():
+        pytest.skip("no default generator shipped")
+    generator, _ = load_generator(None, "cpu")
+    native = list(latent_walk_frames(generator, n_frames=6, seed=3))
+    again = list(latent_walk_frames(generator, n_frames=6, seed=3))
+    other = list(latent_walk_frames(generator, n_frames=6, seed=4))
+    assert len(native) == 6
+    assert all(f.dtype == np.uint8 and f.shape == native[0].shape for f in native)
+    assert native[0].shape[:2] == (64, 64)  # the shipped generator's own size, not resized
+    assert all(np.array_equal(a, b) for a, b in zip(native, again, strict=True))
+    assert not np.array_equal(native[0], other[0])
+    assert not np.array_equal(native[0], native[1])  # it walks
+    big = list(latent_walk_frames(generator, n_frames=6, seed=3, out_side=96))
+    assert big[0].shape == (96, 96, 3)

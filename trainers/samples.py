@@ -49,12 +49,14 @@ def make_real_video(portrait: Path, out: Path, fps: float = 12.0) -> Path:
 
 
 def latent_walk_frames(
-    generator: torch.nn.Module, n_frames: int = 36, seed: int = 0, out_side: int = 128
+    generator: torch.nn.Module, n_frames: int = 36, seed: int = 0, out_side: int | None = None
 ) -> Iterator[np.ndarray]:
     """Yield frames of a slow walk between latents of an unconditional generator.
 
     The walk follows a great circle through three seeded latents (spherical interpolation
-    keeps the latents at a typical norm), and each frame is upscaled to ``out_side``.
+    keeps the latents at a typical norm). Frames keep the generator's native size unless
+    ``out_side`` asks for a resize; an upscaled walk hides the generator's pixel-level trace
+    (the shipped detector misses a 128-px copy of the 64-px walk, see MODEL_CARD.md).
     """
     from trainers.gan.evaluate import generate
 
@@ -73,7 +75,7 @@ def latent_walk_frames(
     with torch.inference_mode():
         frames = generate(generator, torch.stack(zs), torch.device("cpu"))
     for rgb in frames:
-        yield resize_rgb(rgb, (out_side, out_side))
+        yield rgb if out_side is None else resize_rgb(rgb, (out_side, out_side))
 
 
 def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | None) -> list[Path]:
