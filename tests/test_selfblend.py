@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +152,58 @@ def test_train_cli_blends_on_the_fly(tmp_path, portrait_rgb):
         app, [*tiny_train_args(tmp_path / "x", real, fake), "--selfblend", "1"]
     )
     assert bad.exit_code == 2
+
+
+def test_validation_blends_are_fixed_twins_of_validation_reals(tmp_path, portrait_rgb):
+    from detector_data import make_folders
+
+    from trainers.detector.crops import prepare_crops
+    from trainers.detector.data import collect_samples
+    from trainers.detector.selfblend import validation_blends
+
+    real, fake = make_folders(tmp_path / "data", portrait_rgb, n=4)
+    samples = collect_samples(real=[real], fake=[fake])
+    crops, _ = prepare_crops(samples, tmp_path / "crops", 0.25, cache_side=64, need_landmarks=True)
+    reals = [c for c in crops if c.sample.label == 0]
+    before = [load_image(c.crop_path) for c in reals]
+    blends = validation_blends(crops, tmp_path / "val", share=0.99, seed=2)
+    assert len(blends) == len(reals)  # one per real with a face; the fakes are left alone
+    assert {(b.sample.label, b.sample.source) for b in blends} == {(1, "selfblend")}
+    assert [b.sample.group for b in blends] == [c.sample.group for c in reals]
+    assert [b.sample.twin for b in blends] == [c.sample.group for c in reals]
+    for b, c, rgb in zip(blends, reals, before, strict=True):
+        assert np.array_equal(load_image(c.crop_path), rgb)  # the real crop is untouched
+        out = load_image(b.crop_path)
+        assert out.shape == rgb.shape and not np.array_equal(out, rgb)
+    # Every validation (and a resumed run) scores the same images; another seed, other ones.
+    again = validation_blends(list(reversed(crops)), tmp_path / "again", share=0.99, seed=2)
+    pixels = {Path(b.crop_path).name: load_image(b.crop_path) for b in blends}
+    assert all(
+        np.array_equal(pixels[Path(b.crop_path).name], load_image(b.crop_path)) for b in again
+    )
+    other = validation_blends(crops, tmp_path / "other", share=0.99, seed=3)
+    assert not np.array_equal(load_image(other[0].crop_path), load_image(blends[0].crop_path))
+    assert validation_blends(crops, tmp_path / "none", share=0.0) == []
+
+
+def test_train_on_reals_alone_validates_on_blends(tmp_path, portrait_rgb):
+    from detector_data import make_folders, tiny_train_args
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+
+    real, fake = make_folders(tmp_path / "data", portrait_rgb)
+    out = tmp_path / "run"
+    args = tiny_train_args(out, real, fake)
+    i = args.index("--fake")
+    del args[i : i + 2]  # no fake folder: the fakes are blended from the reals
+    res = CliRunner().invoke(app, [*args, "--selfblend", "0.5", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["val"]["fake"] == {
+        "selfblend": len(list((out / "crops" / "selfblend_val").glob("*.png")))
+    }
+    assert summary["counts"]["val"]["fake"]["selfblend"] >= 1
+    assert "fake" not in summary["counts"]["train"] or not summary["counts"]["train"]["fake"]
+    plain = CliRunner().invoke(app, args)  # no blending: no fakes at all
+    assert plain.exit_code != 0 and "no fake photos" in plain.output

@@ -26,6 +26,7 @@ from .data import (
     split_train_val,
 )
 from .export import build_model, preprocess_of
+from .selfblend import validation_blends
 
 
 @dataclass
@@ -72,7 +73,8 @@ def prepare_data(
     samples = cap_per_source(samples, cfg.max_per_source, cfg.split_seed)
     pool, held = split_holdout(samples, cfg.holdout_generators)
     train, val = split_train_val(pool, cfg.val_fraction, cfg.split_seed)
-    _check_classes(train, val)
+    blends = cfg.selfblend > 0  # reals alone will do: blending makes the fakes
+    _check_classes(train, val, blended=("training", "validation") if blends else ())
     everything = train + val + held
     progress = (lambda d, t: on_progress("crops", d, t)) if on_progress else None
     crops, errors = prepare_crops(
@@ -90,11 +92,18 @@ def prepare_data(
         return [by_sample[s] for s in part if s in by_sample]
 
     out = PreparedData(pick(train), pick(val), pick(held), errors=errors)
-    if errors:
+    if blends:  # validation scores fixed blends of its reals, as training draws them
+        blend_dir = Path(cache_dir) / "selfblend_val"
+        out.val += validation_blends(out.val, blend_dir, cfg.selfblend, cfg.split_seed)
+    if errors or blends:
+        note = f" ({len(errors)} unreadable, e.g. {errors[0][0]}: {errors[0][1]})" if errors else ""
+        if blends and not any(c.sample.label for c in out.val):
+            note += " (no validation real had a face to blend)"
         _check_classes(
             [c.sample for c in out.train],
             [c.sample for c in out.val],
-            f" ({len(errors)} unreadable, e.g. {errors[0][0]}: {errors[0][1]})",
+            note,
+            blended=("training",) if blends else (),
         )
     out.counts = {
         name: count_by_source(c.sample for c in part)
@@ -112,10 +121,18 @@ __all__ = [
 ]
 
 
-def _check_classes(train: list[Sample], val: list[Sample], note: str = "") -> None:
-    """Raise ``ValueError`` unless both splits hold real and fake photos."""
+def _check_classes(
+    train: list[Sample], val: list[Sample], note: str = "", blended: tuple[str, ...] = ()
+) -> None:
+    """Raise ``ValueError`` unless both splits hold real and fake photos.
+
+    Splits named in ``blended`` (``"training"``, ``"validation"``) need only reals: their
+    fakes are self-blended from them.
+    """
     for name, part in (("training", train), ("validation", val)):
         labels = {s.label for s in part}
+        if name in blended and 0 in labels:
+            labels.add(1)
         if labels != {0, 1}:
             missing = "real" if 0 not in labels else "fake"
             raise ValueError(

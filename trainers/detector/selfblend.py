@@ -19,6 +19,7 @@ Run ``python -m trainers.detector.selfblend REAL... OUT [--max-per-source N --ca
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,8 +31,8 @@ from forensics.checkpoint import atomic_write_bytes
 from forensics.faces import FaceDetector
 from forensics.media import MediaError, load_image, save_image
 
-from .crops import detect_like_scan
-from .data import cap_per_source, collect_samples
+from .crops import CachedCrop, detect_like_scan
+from .data import Sample, cap_per_source, collect_samples
 
 FAMILY = "selfblend"
 Landmarks = Sequence[tuple[float, float]]
@@ -107,6 +108,39 @@ def self_blend(rgb: np.ndarray, landmarks: Landmarks, rng: np.random.Generator) 
     mask = blend_mask(rgb.shape, landmarks, rng)
     mixed = blend_source(rgb, rng) * mask + rgb.astype(np.float32) * (1.0 - mask)
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def validation_blends(
+    crops: Sequence[CachedCrop], out: str | Path, share: float, seed: int = 0
+) -> list[CachedCrop]:
+    """Fixed self-blended twins of validation reals, so validation sees what training makes.
+
+    ``share`` of the real crops that have landmarks get one blend each (source
+    ``"selfblend"``, in the real's group), written once as PNG under ``out``. Each blend's
+    draw is seeded by ``seed`` and the crop's file, not its position, so every validation
+    of a run (and a resumed run) scores the same images.
+
+    Returns:
+        The blended fakes as cached crops (their landmarks are the real's).
+
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    blends: list[CachedCrop] = []
+    for crop in crops:
+        if crop.sample.label != 0 or not crop.landmarks:
+            continue
+        key = hashlib.sha1(crop.crop_path.encode()).hexdigest()[:16]
+        rng = np.random.default_rng([seed, int(key, 16)])
+        if rng.random() >= share:
+            continue
+        path = out / f"val_{key}_{seed}.png"
+        if not path.is_file():
+            save_image(path, self_blend(load_image(crop.crop_path), crop.landmarks, rng))
+        real = crop.sample
+        sample = Sample(str(path), 1, FAMILY, real.group, twin=real.group)
+        blends.append(CachedCrop(sample, str(path), crop.face, crop.landmarks))
+    return blends
 
 
 def selfblend_folder(
