@@ -123,7 +123,8 @@ def train(
             min=0.0,
             max=0.99,
             help="Share of real training crops turned into self-blended fakes as they are "
-            "drawn, a new blend each epoch (face-swap traces without a swap model).",
+            "drawn, a new blend each epoch (face-swap traces without a swap model); validation "
+            "scores one fixed blend of that share of its reals. With it, --real alone will do.",
         ),
     ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,

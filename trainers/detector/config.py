@@ -63,8 +63,10 @@ class DetectorTrainConfig:
         pair_twins: Put each re-synthesised fake and its real twin in the same batch.
         selfblend: Share of real training crops turned, each time one is drawn, into a
             self-blended fake (:mod:`trainers.detector.selfblend`; Shiohara & Yamasaki, CVPR
-            2022): a new blend every epoch. It needs the face's landmarks, so crops cached
-            without them are cut again once. ``0``: off.
+            2022): a new blend every epoch. Validation then also scores one fixed blend of
+            that share of its reals, so early stopping and calibration see the same kind of
+            fake, and real folders alone are enough to train. It needs the face's landmarks,
+            so crops cached without them are cut again once. ``0``: off.
         seed: Seed of everything (split, augmentation, initialisation, order).
         data_seed: Seed of the data choice only (the per-source cap and the validation
             split), when it must differ from ``seed``: runs with different seeds and the same
