@@ -59,6 +59,9 @@ def fusion_specs(members: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "name": str(m.get("name") or f"branch{i}"),
             }
         )
+    names = [m["name"] for m in out]
+    if len(set(names)) < len(names):
+        raise ValueError(f"fusion branch names must differ, got {names}")
     margins = {float(m["preprocess"].get("crop_margin", 0.25)) for m in out}
     if len(margins) > 1:
         raise ValueError(f"fusion branches must share one crop margin, got {sorted(margins)}")
@@ -94,6 +97,11 @@ class FusionDetector(nn.Module):
         self.preprocesses = [Preprocess.from_dict(m["preprocess"]) for m in self.specs]
         self.calibrations = [Calibration.from_dict(m["calibration"]) for m in self.specs]
 
+    @property
+    def branch_names(self) -> list[str]:
+        """The branches' names, in order (``forensics detector fuse --name``)."""
+        return [m["name"] for m in self.specs]
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Not used: branches need the crops themselves (see :meth:`score_crops`)."""
         raise TypeError("a fusion scores RGB crops, not one tensor: use score_crops()")
@@ -128,15 +136,21 @@ class FusionDetector(nn.Module):
 
     def score_crops(
         self, crops: Sequence[np.ndarray], device: torch.device, batch_size: int = 64
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Fused logits ``(n,)`` and, per crop, the map of the branch that scored it highest."""
+    ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """Fused logits, evidence maps and every branch's calibrated logits.
+
+        Returns:
+            ``(fused, maps, z)``: fused logits ``(n,)``; per crop, the map of the branch that
+            scored it highest, placed over the crop; branch logits ``(n_branches, n)``.
+
+        """
         z, maps = self.branch_logits(crops, device, batch_size)
         fused = z.max(axis=0) if self.combine == "max" else z.mean(axis=0)
         top = z.argmax(axis=0)
         evidence = [
             self.evidence(int(b), maps[int(b)][i], crops[i].shape) for i, b in enumerate(top)
         ]
-        return fused.astype(np.float32), evidence
+        return fused.astype(np.float32), evidence, z
 
 
 @register_model

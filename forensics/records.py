@@ -40,6 +40,8 @@ class FaceResult:
         heatmap_raw: The model's raw patch-logit map as ``.npy`` (relative path) or ``None``.
         face_prob: MTCNN's face probability (``None`` for a whole-image score).
         frame_index: For videos, the frame this face was found in.
+        branches: With a fused detector, each branch's calibrated probability by name (the
+            face's ``score`` combines them); ``None`` otherwise.
 
     """
 
@@ -49,6 +51,7 @@ class FaceResult:
     heatmap_raw: str | None = None
     face_prob: float | None = None
     frame_index: int | None = None
+    branches: dict[str, float] | None = None
 
 
 @dataclass

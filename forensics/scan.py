@@ -304,6 +304,9 @@ class Scanner:
             score=float(face.score),
             face_prob=None if face.face is None else round(face.face.prob, 4),
             frame_index=frame_index,
+            branches=None
+            if face.prediction.branches is None
+            else {k: round(v, 4) for k, v in face.prediction.branches.items()},
         )
         if self.artifacts is not None:
             h, w = rgb.shape[:2]

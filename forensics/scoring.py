@@ -218,12 +218,15 @@ class Prediction:
         prob: Calibrated probability of being synthetic.
         evidence: Patch-logit map ``(h, w)`` float32 over the whole crop: where the evidence
             lies (NaN where the model did not look, for native-resolution models).
+        branches: For a fused detector, each branch's calibrated probability by branch name
+            (``None`` otherwise).
 
     """
 
     logit: float
     prob: float
     evidence: np.ndarray
+    branches: dict[str, float] | None = None
 
 
 @dataclass
@@ -346,16 +349,26 @@ class Detector:
         A model that reads crops itself (a :mod:`forensics.fusion`) returns its maps already
         placed over each crop; any other model's maps span its own input.
         """
+        logits, maps, _ = self._score(crops, batch_size)
+        return logits, maps
+
+    def _score(
+        self, crops: Sequence[np.ndarray], batch_size: int
+    ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
+        """Logits, maps and, for a model that reads crops itself, its branch logits."""
         score_crops = getattr(self.model, "score_crops", None)
         if score_crops is not None:  # its branches run batch_logits under inference_mode
             return score_crops(crops, self.device, batch_size)
-        return batch_logits(self.model, self.preprocess, crops, self.device, batch_size)
+        logits, maps = batch_logits(self.model, self.preprocess, crops, self.device, batch_size)
+        return logits, maps, None
 
     def predict(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:
         """Calibrated predictions for RGB ``uint8`` crops (the inputs are not modified)."""
-        logits, maps = self.logits(crops, batch_size=batch_size)
+        logits, maps, branch_z = self._score(crops, batch_size)
         probs = self.calibration.prob(logits)
         placed = bool(getattr(self.model, "evidence_in_crop", False))
+        names = list(getattr(self.model, "branch_names", []))
+        branch_p = None if branch_z is None else 1.0 / (1.0 + np.exp(-branch_z))
         return [
             Prediction(
                 logit=float(z),
@@ -363,8 +376,11 @@ class Detector:
                 evidence=m.astype(np.float32)
                 if placed
                 else self.preprocess.evidence_in_crop(m.astype(np.float32), c.shape),
+                branches=None
+                if branch_p is None
+                else {n: _finite(q) for n, q in zip(names, branch_p[:, i], strict=True)},
             )
-            for z, p, m, c in zip(logits, probs, maps, crops, strict=True)
+            for i, (z, p, m, c) in enumerate(zip(logits, probs, maps, crops, strict=True))
         ]
 
 

@@ -58,6 +58,10 @@ def test_scan_samples_records_every_file(scan_out) -> None:
     assert set(sample_names()) <= names
     assert {"real_video_grace_hopper.mp4", "fake_video_gan_latent_walk.mp4"} <= names
     assert result.exit_code == 1  # at least one fake was flagged
+    for rec in records:  # the shipped fusion reports both branches for every face
+        for face in rec["faces"] or []:
+            assert set(face["branches"]) == {"spectral", "face_swap"}
+            assert face["score"] == pytest.approx(max(face["branches"].values()), abs=1e-3)
 
 
 @pytest.mark.parametrize("name", sample_names())

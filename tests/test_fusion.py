@@ -76,13 +76,29 @@ def test_fused_logit_combines_calibrated_branch_logits(branches, portrait_rgb, c
         top = parts[int(each[:, i].argmax())]
         assert p.evidence.shape == top.predict([crops[i]])[0].evidence.shape == m.shape
         assert p.prob == pytest.approx(1 / (1 + math.exp(-expected[i])), abs=1e-5)
+        # Each branch's own calibrated probability comes with the fused one, by branch name.
+        assert list(p.branches) == [b.name for b in branches]
+        for name, part in zip(p.branches, parts, strict=True):
+            assert p.branches[name] == pytest.approx(part.predict([crops[i]])[0].prob, abs=1e-5)
+        if combine == "max":
+            assert p.prob == pytest.approx(max(p.branches.values()), abs=1e-5)
+    assert all(p.branches is None for p in parts[0].predict(crops))  # a plain model has none
+
+
+def test_branch_names_are_one_distinct_name_per_branch(branches):
+    parts = [Detector.from_checkpoint(p, device="cpu") for p in branches]
+    named = fuse_detectors(parts, names=["swap", "spectral"])
+    assert named.model.branch_names == ["swap", "spectral"]
+    for bad in (["only_one"], ["same", "same"], ["", "x"]):
+        with pytest.raises(ValueError, match="name"):
+            fuse_detectors(parts, names=bad)
 
 
 def test_fuse_cli_round_trip_and_threshold(branches, portrait_rgb, tmp_path):
     out = tmp_path / "fused.safetensors"
     res = runner.invoke(
         app, ["detector", "fuse", *map(str, branches), "-o", str(out), "--format", "json",
-              "--device", "cpu"],
+              "--device", "cpu", "--name", "texture", "--name", "spectrum"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
@@ -95,6 +111,12 @@ def test_fuse_cli_round_trip_and_threshold(branches, portrait_rgb, tmp_path):
     assert meta["info"]["seed"] == [0, 0] and len(meta["info"]["data"]) == 2
     members = meta["arch_kwargs"]["members"]
     assert [m["preprocess"]["fit"] for m in members] == ["resize", "center"]
+    assert [m["name"] for m in members] == ["texture", "spectrum"]
+    bad = runner.invoke(
+        app, ["detector", "fuse", *map(str, branches), "-o", str(tmp_path / "x.safetensors"),
+              "--name", "one"],
+    )  # fmt: skip
+    assert bad.exit_code != 0 and "name" in bad.stderr and not (tmp_path / "x.safetensors").exists()
 
     crops = _crops(portrait_rgb)
     loaded = Detector.from_checkpoint(out, device="cpu")
@@ -136,6 +158,9 @@ def test_scan_with_a_fused_model_writes_heatmaps(branches, portrait_rgb, tmp_pat
     assert row["status"] == "ok" and row["n_faces"] >= 1 and 0.0 <= row["score"] <= 1.0
     assert row["model"]["name"] == "fused.safetensors"
     assert list(out.rglob("*.png")), "no heatmap written"
+    for face in row["faces"]:  # each face says what each branch thought
+        assert set(face["branches"]) == {b.name for b in branches}
+        assert face["score"] == pytest.approx(max(face["branches"].values()), abs=1e-3)
 
 
 def test_fusion_errors(branches, tmp_path):

@@ -80,6 +80,14 @@ def fuse(
             "of the branches' calibrated logits."
         ),
     ] = Combine.max,
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name",
+            help="Branch names, one per checkpoint in order (repeatable; default: the file "
+            "names). Scan output gives each face's probability per branch under them.",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
@@ -91,7 +99,7 @@ def fuse(
 
     Examples:
       forensics detector fuse spectral.safetensors runs/swap/model.safetensors
-      -o fused.safetensors
+      --name spectral --name face_swap -o fused.safetensors
       forensics detector threshold fused.safetensors --real unused_reals
       -o fused_floor.safetensors
 
@@ -102,7 +110,7 @@ def fuse(
 
     try:
         detectors = [Detector.from_checkpoint(p, device=device) for p in branches]
-        fused = fuse_detectors(detectors, combine.value)
+        fused = fuse_detectors(detectors, combine.value, name or None)
     except (ValueError, CheckpointError) as exc:
         fail(str(exc))
     path = fused.save(out)

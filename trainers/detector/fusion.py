@@ -25,33 +25,40 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def fuse_detectors(detectors: Sequence[Detector], combine: str = "max") -> Detector:
+def fuse_detectors(
+    detectors: Sequence[Detector], combine: str = "max", names: Sequence[str] | None = None
+) -> Detector:
     """One ``fusion`` detector holding every branch's weights, preprocessing and calibration.
 
     Args:
         detectors: Two or more trained detectors (not fusions themselves).
         combine: ``"max"`` (a face is as suspicious as its most suspicious branch) or
             ``"mean"`` of the branches' calibrated logits.
+        names: The branches' names, in order (default: their file names); scan output
+            reports each face's probability per branch under these names.
 
     Returns:
         The fused detector (on the first branch's device), ready to save.
 
     Raises:
-        ValueError: Fewer than two branches, a nested fusion, different crop margins, or an
-            unknown ``combine``.
+        ValueError: Fewer than two branches, a nested fusion, different crop margins, an
+            unknown ``combine``, or names that are not one distinct name per branch.
 
     """
     if len(detectors) < 2:
         raise ValueError("a fusion needs at least two branch checkpoints")
+    names = [d.name for d in detectors] if names is None else [str(n) for n in names]
+    if len(names) != len(detectors) or not all(names):
+        raise ValueError(f"give one non-empty name per branch ({len(detectors)}), got {names}")
     members = [
         {
             "arch": d.spec.arch,
             "arch_kwargs": dict(d.spec.arch_kwargs),
             "preprocess": asdict(d.preprocess),
             "calibration": asdict(d.calibration),
-            "name": d.name,
+            "name": name,
         }
-        for d in detectors
+        for d, name in zip(detectors, names, strict=True)
     ]
     model = create_model("fusion", members=members, combine=combine)
     model.load_state_dict(members_state(detectors))
