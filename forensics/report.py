@@ -176,6 +176,9 @@ def _row(rec: dict[str, Any], esc) -> str:
             faces.append(_img(f.get("heatmap"), esc, f"face {f['score']:.3f}{where}"))
             if not f.get("heatmap"):
                 faces.append(f"<code>{f['score']:.3f}{esc(where)}</code> ")
+            if f.get("branches"):  # a fused detector: what each branch thought of this face
+                parts = " · ".join(f"{esc(k)} {v:.3f}" for k, v in f["branches"].items())
+                faces.append(f"<code>{parts}</code> ")
         detail.append(f"<div class='faces'>{''.join(faces)}</div>")
         if rec.get("timeline"):
             detail.append(f"<div class='timeline'>{_img(rec['timeline'], esc, 'timeline')}</div>")

@@ -82,7 +82,9 @@ def test_scan_samples_writes_heatmaps_and_report(scan_out) -> None:
                 assert (out / face["heatmap"]).is_file()
                 raw = np.load(out / face["heatmap_raw"])
                 assert raw.ndim == 2 and np.isfinite(raw).any()  # NaN: cells not scored
-    assert (out / "report.html").read_text().count("<img") >= len(records)
+    html = (out / "report.html").read_text()
+    assert html.count("<img") >= len(records)
+    assert html.count("face_swap ") >= sum(len(r["faces"]) for r in records)  # branch scores
 
 
 def test_default_generator_samples_reproducibly(tmp_path) -> None:
