@@ -184,6 +184,10 @@ def test_validation_blends_are_fixed_twins_of_validation_reals(tmp_path, portrai
     other = validation_blends(crops, tmp_path / "other", share=0.99, seed=3)
     assert not np.array_equal(load_image(other[0].crop_path), load_image(blends[0].crop_path))
     assert validation_blends(crops, tmp_path / "none", share=0.0) == []
+    # The share is kept exactly, and a small validation split still gets a blend.
+    half = validation_blends(crops, tmp_path / "half", share=0.5, seed=2)
+    assert len(half) == 2 and len(validation_blends(crops, tmp_path / "few", share=0.01)) == 1
+    assert {b.sample.group for b in half} <= {c.sample.group for c in reals}
 
 
 def test_train_on_reals_alone_validates_on_blends(tmp_path, portrait_rgb):

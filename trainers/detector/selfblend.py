@@ -115,27 +115,33 @@ def validation_blends(
 ) -> list[CachedCrop]:
     """Fixed self-blended twins of validation reals, so validation sees what training makes.
 
-    ``share`` of the real crops that have landmarks get one blend each (source
-    ``"selfblend"``, in the real's group), written once as PNG under ``out``. Each blend's
-    draw is seeded by ``seed`` and the crop's file, not its position, so every validation
-    of a run (and a resumed run) scores the same images.
+    ``share`` of the real crops that have landmarks (at least one, when ``share`` > 0) get one
+    blend each (source ``"selfblend"``, in the real's group), written once as PNG under ``out``.
+    Which reals, and each blend's draw, depend on ``seed`` and the crop's file, not on its
+    position, so every validation of a run (and a resumed run) scores the same images.
 
     Returns:
-        The blended fakes as cached crops (their landmarks are the real's).
+        The blended fakes as cached crops (their landmarks are the real's), in input order.
 
     """
+    eligible = [c for c in crops if c.sample.label == 0 and c.landmarks]
+    if share <= 0 or not eligible:
+        return []
+    keys = {
+        c.crop_path: hashlib.sha1(f"{seed}:{c.crop_path}".encode()).hexdigest() for c in eligible
+    }
+    n = max(1, round(share * len(eligible)))
+    chosen = set(sorted(keys.values())[:n])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     blends: list[CachedCrop] = []
-    for crop in crops:
-        if crop.sample.label != 0 or not crop.landmarks:
+    for crop in eligible:
+        key = keys[crop.crop_path]
+        if key not in chosen:
             continue
-        key = hashlib.sha1(crop.crop_path.encode()).hexdigest()[:16]
-        rng = np.random.default_rng([seed, int(key, 16)])
-        if rng.random() >= share:
-            continue
-        path = out / f"val_{key}_{seed}.png"
+        path = out / f"val_{key[:16]}.png"
         if not path.is_file():
+            rng = np.random.default_rng(int(key[:16], 16))
             save_image(path, self_blend(load_image(crop.crop_path), crop.landmarks, rng))
         real = crop.sample
         sample = Sample(str(path), 1, FAMILY, real.group, twin=real.group)
