@@ -368,7 +368,7 @@ class Detector:
         probs = self.calibration.prob(logits)
         placed = bool(getattr(self.model, "evidence_in_crop", False))
         names = list(getattr(self.model, "branch_names", []))
-        branch_p = None if branch_z is None else 1.0 / (1.0 + np.exp(-branch_z))
+        branch_p = None if branch_z is None else 0.5 * (1.0 + np.tanh(0.5 * branch_z))  # sigmoid
         return [
             Prediction(
                 logit=float(z),
