@@ -90,6 +90,10 @@ class PatchDetector(nn.Module):
             receptive field, so evidence stays local and content cannot be used globally.
         input_filter: See :class:`InputFilter`.
         dropout: Dropout on features before the head.
+        pretrained: Load timm's own pretrained weights (downloads them: needs a network).
+            Off by default; local weights are loaded by the trainer's ``--init`` instead.
+        **backbone_kwargs: Extra timm arguments (e.g. ``pad_type="same"`` for weights
+            converted from TensorFlow).
 
     """
 
@@ -99,6 +103,8 @@ class PatchDetector(nn.Module):
         stage: int = 2,
         input_filter: str = "rgb+npr",
         dropout: float = 0.1,
+        pretrained: bool = False,
+        **backbone_kwargs: Any,
     ) -> None:
         super().__init__()
         import timm
@@ -106,10 +112,11 @@ class PatchDetector(nn.Module):
         self.filter = InputFilter(input_filter)
         self.backbone = timm.create_model(
             backbone,
-            pretrained=False,
+            pretrained=pretrained,
             features_only=True,
             out_indices=(stage,),
             in_chans=self.filter.out_channels,
+            **backbone_kwargs,
         )
         channels = self.backbone.feature_info.channels()[-1]
         self.dropout = nn.Dropout2d(dropout)
@@ -128,6 +135,34 @@ def patch_resnet(
 ) -> nn.Module:
     """Truncated ResNet patch detector: ResNet stages up to ``stage`` (stride 8 at stage 2)."""
     return PatchDetector(backbone=backbone, stage=stage, input_filter=input_filter, dropout=dropout)
+
+
+@register_model
+def patch_mobilenet(
+    backbone: str = "mobilenetv2_100",
+    stage: int = 4,
+    input_filter: str = "rgb",
+    dropout: float = 0.2,
+    pad_type: str = "same",
+    pretrained: bool = False,
+) -> nn.Module:
+    """MobileNetV2 patch detector, built to be fine-tuned from ImageNet weights.
+
+    All five stages are kept (stride 32: a 7x7 evidence map on a 224-px face). ``pad_type``
+    ``"same"`` matches weights converted from TensorFlow, such as the project's shared
+    ``mobilenetv2_100_in1k.safetensors``; their input normalisation is ``(x - 0.5) / 0.5``,
+    which is :class:`forensics.scoring.Preprocess`'s default. RGB input keeps the stem's
+    pretrained filters usable.
+    """
+    extra = {"pad_type": pad_type} if pad_type else {}
+    return PatchDetector(
+        backbone=backbone,
+        stage=stage,
+        input_filter=input_filter,
+        dropout=dropout,
+        pretrained=pretrained,
+        **extra,
+    )
 
 
 @register_model

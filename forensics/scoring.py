@@ -21,7 +21,7 @@ import torch
 from forensics import __version__
 from forensics.checkpoint import CheckpointError, file_sha256, load_checkpoint, save_checkpoint
 from forensics.device import resolve_device
-from forensics.media import resize_rgb, shrink_to, shrunk_shape
+from forensics.media import encode_jpeg, load_image, resize_rgb, shrink_to, shrunk_shape
 from forensics.models import create_model
 
 CHECKPOINT_FORMAT = "forensics.detector/1"
@@ -49,6 +49,11 @@ class Preprocess:
             of being mirror-padded, and only crops under ``min_size`` are padded (to
             ``min_size``). The window side then varies per crop (see :meth:`side`); patch
             models that average window logits accept any side. ``0``: always ``input_size``.
+        score_resize: ``"resize"`` only: a crop whose shorter side exceeds this is first
+            area-shrunk to it, near the sizes training showed the model (0: off).
+        score_jpeg: ``"resize"`` only: a JPEG round trip at this quality after
+            ``score_resize``, so every face reaches the model compressed at least once
+            (0: off).
 
     """
 
@@ -59,12 +64,16 @@ class Preprocess:
     fit: str = "resize"
     max_side: int = 0
     min_size: int = 0
+    score_resize: int = 0
+    score_jpeg: int = 0
 
     def __post_init__(self) -> None:
         if self.fit not in FITS:
             raise ValueError(f"unknown preprocess fit {self.fit!r}; use one of {FITS}")
         if self.min_size and (self.fit != "center" or self.min_size > self.input_size):
             raise ValueError("min_size needs fit 'center' and must not exceed input_size")
+        if (self.score_resize or self.score_jpeg) and self.fit != "resize":
+            raise ValueError("score_resize and score_jpeg need fit 'resize'")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocess:
@@ -102,6 +111,7 @@ class Preprocess:
         """One RGB ``uint8`` crop as a :meth:`side` square (see ``fit``); input unchanged."""
         if self.fit == "resize":
             s = self.input_size
+            rgb = self._score_chain(rgb)
             return rgb if rgb.shape[:2] == (s, s) else resize_rgb(rgb, (s, s))
         rgb = shrink_to(rgb, self.max_side)
         s = self.side(rgb.shape)
@@ -115,6 +125,16 @@ class Preprocess:
             pads = ((top, pad_y - top), (left, pad_x - left), (0, 0))
             out = np.pad(out, pads, mode="symmetric")
         return np.ascontiguousarray(out)
+
+    def _score_chain(self, rgb: np.ndarray) -> np.ndarray:
+        """The fixed ``score_resize`` / ``score_jpeg`` processing (a copy; may be ``rgb``)."""
+        h, w = rgb.shape[:2]
+        if self.score_resize and min(h, w) > self.score_resize:
+            k = self.score_resize / min(h, w)
+            rgb = resize_rgb(rgb, (max(1, round(w * k)), max(1, round(h * k))))
+        if self.score_jpeg:
+            rgb = load_image(encode_jpeg(rgb, self.score_jpeg))
+        return rgb
 
     def evidence_in_crop(self, evidence: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """Place a patch map over the whole crop it came from (NaN where nothing was scored).

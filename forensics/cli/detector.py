@@ -138,9 +138,39 @@ def train(
     device: DeviceOpt = "auto",
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0 = default).")] = 0,
-    init_weights: Annotated[
-        Path | None, typer.Option(help="Local weights to start from (safetensors or torch file).")
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            help="timm backbone of a patch architecture (sets arch kwarg 'backbone'), e.g. "
+            "mobilenetv2_100 with --arch patch_mobilenet."
+        ),
     ] = None,
+    init_weights: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            "--init-weights",
+            help="Pretrained start: a local weights file (safetensors or torch state dict, "
+            "matched by name and shape), or 'timm' for timm's own weights (needs a network). "
+            "Its source and sha256 are recorded in the model.",
+        ),
+    ] = None,
+    augment_preset: Annotated[
+        str,
+        typer.Option(
+            help="Named augmentation chain shared by both classes: 'default', or 'heavy' "
+            "(random crop, resize to 96-256 px with a random filter, blur, noise, JPEG 40-95 "
+            "once or twice) to bury each data set's own encoding. --augment-kwargs overrides it."
+        ),
+    ] = "default",
+    score_resize: Annotated[
+        int,
+        typer.Option(help="At scoring, shrink face crops to this shorter side first (0 = off)."),
+    ] = 0,
+    score_jpeg: Annotated[
+        int,
+        typer.Option(help="At scoring, JPEG round trip at this quality first (0 = off)."),
+    ] = 0,
     export: Annotated[Path | None, typer.Option(help="Also copy the final model here.")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out with its stored config.")
@@ -161,14 +191,26 @@ def train(
 
       forensics detector train -o runs/spec --manifest dev_train.csv --real REAL --fake FAKES
       --arch spectral_multiscale --arch-kwargs '{"features": ["radial", "quadrant"]}'
-      --fit center --score-size 256 --ema 0.995   # the shipped default's recipe
+      --fit center --score-size 256 --ema 0.995   # the old spectral branch's recipe
+
+      forensics detector train -o runs/v2 --manifest runs/v2_train.csv
+      --arch patch_mobilenet --init ../shared/weights/mobilenetv2_100_in1k.safetensors
+      --input-size 224 --augment-preset heavy   # a pretrained start (see MODEL_CARD)
 
     """
+    from trainers.detector.augment import Augmenter
     from trainers.detector.config import DetectorTrainConfig, default_arch_kwargs
 
     kwargs: dict[str, Any] = default_arch_kwargs() if arch == "patch_resnet" else {}
     if arch_kwargs:
         kwargs = _json_option("--arch-kwargs", arch_kwargs)
+    if backbone:
+        kwargs["backbone"] = backbone
+    try:
+        aug_kwargs = Augmenter.preset(augment_preset)
+    except ValueError as exc:
+        fail(str(exc))
+    aug_kwargs.update(_json_option("--augment-kwargs", augment_kwargs))
     cfg = DetectorTrainConfig(
         out=str(out),
         real=tuple(map(str, real or ())),
@@ -195,7 +237,7 @@ def train(
         band_fpr=band_fpr or None,
         val_fraction=val_fraction,
         augment=augment,
-        augment_kwargs=_json_option("--augment-kwargs", augment_kwargs),
+        augment_kwargs=aug_kwargs,
         pair_twins=pair_twins,
         selfblend=selfblend,
         seed=seed,
@@ -203,7 +245,9 @@ def train(
         device=device,
         workers=workers,
         threads=threads or None,
-        init_weights=str(init_weights) if init_weights else None,
+        init_weights=init_weights or None,
+        score_resize=score_resize,
+        score_jpeg=score_jpeg,
         export=str(export) if export else None,
     )
     _run_training(cfg, resume, fmt)
@@ -306,12 +350,33 @@ def eval_(
     ] = None,
     real: RealOpt = None,
     fake: FakeOpt = None,
+    split: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder with real/ and fake/ subfolders, one per source (e.g. "
+            "../shared/data/dev); adds them all to --real and --fake."
+        ),
+    ] = None,
+    reprocess: Annotated[
+        bool,
+        typer.Option(
+            "--reprocess",
+            help="Also score every photo after (a) 2x box downscale + JPEG 90, (b) resize to "
+            "256 px + JPEG 75, (c) half size + JPEG 70 and (d) 2x upscale + JPEG 90, applied "
+            "to both classes alike; prints sources x variants.",
+        ),
+    ] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = (
         OutputFormat.table
     ),
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write roc.png, reliability.png and results.json here."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write roc.png, reliability.png and results.json here (and invariance.json "
+            "with --reprocess).",
+        ),
     ] = None,
     max_per_source: Annotated[
         int, typer.Option(help="At most this many photos per folder (0 = all).")
@@ -322,48 +387,91 @@ def eval_(
     """Measure a detector per fake source and pooled, with the scanner's exact scores.
 
     Reports ROC AUC, AP, EER, TPR at 1% FPR, accuracy/FPR/TPR at the stored threshold and
-    ECE; each real folder's FPR at the threshold.
+    ECE; each real folder's FPR at the threshold. A fake source is compared with the real
+    folder of the same name when there is one (stylegan3r256 with ffhq256), else with all reals.
 
     Examples:
       forensics detector eval runs/det/model.safetensors --real ../shared/data/dev/real/ffhq256
       --fake ../shared/data/dev/fake/stylegan3r256 --out eval/ --format json
 
+      forensics detector eval --split ../shared/data/dev --reprocess   # the invariance table
+
     """
     if fmt not in (OutputFormat.table, OutputFormat.json):
         fail("--format must be table or json")
+    real, fake = list(real or []), list(fake or [])
+    if split is not None:
+        if not (split / "real").is_dir() or not (split / "fake").is_dir():
+            fail(f"--split needs real/ and fake/ subfolders: {split}")
+        real += sorted(p for p in (split / "real").iterdir() if p.is_dir())
+        fake += sorted(p for p in (split / "fake").iterdir() if p.is_dir())
     if not real or not fake:
-        fail("give at least one --real and one --fake folder")
+        fail("give at least one --real and one --fake folder (or --split)")
     for folder in [*real, *fake]:
         if not folder.exists():
             fail(f"not found: {folder}")
     from forensics.checkpoint import CheckpointError
     from forensics.scoring import Detector
-    from trainers.detector.evaluate import evaluate_folders, write_eval_outputs
+    from trainers.detector.evaluate import (
+        collect_eval_samples,
+        evaluate_variants,
+        invariance_table,
+        write_eval_outputs,
+    )
+    from trainers.detector.reprocess import PUBLISHED, VARIANTS
 
     try:
         detector = Detector.load(model, device=device)
     except CheckpointError as exc:
         fail(str(exc))
+    samples = collect_eval_samples(
+        [str(p) for p in real], [str(p) for p in fake], max_per_source or None
+    )
+    variants = [PUBLISHED, *VARIANTS] if reprocess else [PUBLISHED]
     with make_progress() as progress:
-        task = progress.add_task("scoring", total=None, status="")
+        tasks: dict[str, Any] = {}
 
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"scoring {name}", total=total, status="")
+            progress.update(tasks[name], completed=done)
 
-        result = evaluate_folders(
-            detector,
-            real=[str(p) for p in real],
-            fake=[str(p) for p in fake],
-            max_per_source=max_per_source or None,
-            batch=batch,
-            on_progress=on_progress,
-        )
+        results = evaluate_variants(detector, samples, variants, batch, on_progress)
+    result = results[PUBLISHED]
+    table = invariance_table(results) if reprocess else None
     if out is not None:
         write_eval_outputs(result, out)
+        if table is not None:
+            (out / "invariance.json").write_text(json.dumps(table, indent=2, default=float))
     if fmt == OutputFormat.json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=float))
+        data = result.to_json()
+        if table is not None:
+            data["invariance"] = table
+        typer.echo(json.dumps(data, indent=2, default=float))
     else:
         _print_eval_table(result.to_json())
+        if table is not None:
+            _print_invariance(table)
+
+
+def _print_invariance(table: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    for key, title in (("auc", "ROC AUC"), ("tpr", "fakes caught at the threshold")):
+        out = Table(title=f"{title} per source and processing")
+        out.add_column("fake source", overflow="fold")
+        out.add_column("vs real", overflow="fold")
+        for name in table["variants"]:
+            out.add_column(name.replace("_", " "), justify="right")
+        for src, cells in table["sources"].items():
+            pair = next(iter(cells.values()))["real"] or "all"
+            out.add_row(src, pair, *[_f(c[key], 3) for c in cells.values()])
+        if key == "auc":
+            out.add_row("mean AUC", "", *[_f(v, 3) for v in table["mean_auc"].values()])
+        else:
+            for src, fprs in table["reals"].items():
+                out.add_row(f"{src} (real, flagged)", "", *[_f(v, 3) for v in fprs.values()])
+        console.print(out)
 
 
 def _print_eval_table(data: dict[str, Any]) -> None:

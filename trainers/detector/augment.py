@@ -38,8 +38,17 @@ class Augmenter:
         p_sharpen: Probability of an unsharp mask, the halo-making "enhance" step of phones
             and photo editors that otherwise reads as a generator trace. Off by default.
         sharpen: Range of the unsharp-mask amount (sigma is drawn from ``blur_sigma``).
+        p_noise: Probability of additive Gaussian sensor noise (before compression). Off by
+            default.
+        noise_sigma: Range of the noise's standard deviation in grey levels.
+        p_resize_to: Probability of shrinking the crop so its shorter side is a random
+            number of pixels in ``resize_to``, with a random filter (area, bilinear, bicubic,
+            Lanczos): the many sizes and resamplers a photo meets on its way. Off by default.
+        resize_to: Range of that shorter side, in pixels (crops already smaller are kept).
         p_jpeg: Probability of JPEG re-compression.
         jpeg_quality: Range of the JPEG quality (inclusive).
+        p_jpeg2: Probability of a second JPEG round trip at a new quality (a re-shared
+            photo). Off by default.
 
     """
 
@@ -59,6 +68,23 @@ class Augmenter:
     sharpen: tuple[float, float] = (0.3, 1.5)
     p_jpeg: float = 0.6
     jpeg_quality: tuple[int, int] = (30, 100)
+    p_noise: float = 0.0
+    noise_sigma: tuple[float, float] = (1.0, 5.0)
+    p_resize_to: float = 0.0
+    resize_to: tuple[int, int] = (96, 256)
+    p_jpeg2: float = 0.0
+
+    @classmethod
+    def preset(cls, name: str) -> dict[str, Any]:
+        """Named sets of overrides (see :data:`PRESETS`), to merge under user overrides.
+
+        Raises:
+            ValueError: Unknown preset name.
+
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown augmentation preset {name!r}; use one of {sorted(PRESETS)}")
+        return dict(PRESETS[name])
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> Augmenter:
@@ -99,10 +125,71 @@ class Augmenter:
             out = upscale(out, rng.uniform(*self.upscale))
         if self.p_sharpen and rng.random() < self.p_sharpen:
             out = unsharp_mask(out, rng.uniform(*self.sharpen), rng.uniform(*self.blur_sigma))
+        if self.p_resize_to and rng.random() < self.p_resize_to:
+            side = int(rng.integers(self.resize_to[0], self.resize_to[1] + 1))
+            out = resize_short_side(out, side, int(rng.integers(len(RESAMPLERS))))
+        if self.p_noise and rng.random() < self.p_noise:
+            out = gaussian_noise(out, rng.uniform(*self.noise_sigma), rng)
+        lo, hi = self.jpeg_quality
         if rng.random() < self.p_jpeg:
-            lo, hi = self.jpeg_quality
+            out = jpeg(out, int(rng.integers(lo, hi + 1)))
+        if self.p_jpeg2 and rng.random() < self.p_jpeg2:
             out = jpeg(out, int(rng.integers(lo, hi + 1)))
         return np.ascontiguousarray(out)
+
+
+# "heavy": one randomised chain that buries whatever size and codec history a public data set
+# had under processing both classes share (crop, resize with a random filter, blur, noise,
+# JPEG once or twice), so the detector cannot learn a set's encoding instead of its generator.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "heavy": {
+        "p_crop": 0.8,
+        "crop_min": 0.7,
+        "p_jitter": 0.5,
+        "p_blur": 0.2,
+        "blur_sigma": (0.3, 1.2),
+        "p_downscale": 0.0,
+        "p_resize_to": 0.9,
+        "resize_to": (96, 256),
+        "p_upscale": 0.1,
+        "p_sharpen": 0.1,
+        "p_noise": 0.15,
+        "p_jpeg": 0.9,
+        "jpeg_quality": (40, 95),
+        "p_jpeg2": 0.3,
+    },
+}
+
+# Resampling filters a photo may meet (OpenCV flags), drawn at random by ``resize_to``.
+RESAMPLERS = ("area", "linear", "cubic", "lanczos")
+
+
+def resize_short_side(rgb: np.ndarray, side: int, resampler: int = 0) -> np.ndarray:
+    """Shrink so the shorter side is ``side`` px with filter ``RESAMPLERS[resampler]``.
+
+    A crop whose shorter side is already ``side`` or less is returned unchanged.
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if min(h, w) <= side:
+        return rgb
+    scale = side / min(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    flag = {
+        "area": cv2.INTER_AREA,
+        "linear": cv2.INTER_LINEAR,
+        "cubic": cv2.INTER_CUBIC,
+        "lanczos": cv2.INTER_LANCZOS4,
+    }[RESAMPLERS[resampler]]
+    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=flag)
+
+
+def gaussian_noise(rgb: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Add i.i.d. Gaussian noise of ``sigma`` grey levels, clipped to ``uint8``."""
+    noise = rng.normal(0.0, sigma, size=rgb.shape).astype(np.float32)
+    return np.clip(rgb.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
 
 
 def random_crop(rgb: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:

@@ -23,10 +23,8 @@ from forensics.analysis import Analyzer
 from forensics.scoring import Detector
 
 from .degrade import degrade_folder
-from .evaluate import evaluate_folders, scan_analyzer
+from .evaluate import PAIRED_REAL, evaluate_folders, scan_analyzer
 
-# Fake folders whose reals live under another name (otherwise the same name is used).
-PAIRED_REAL = {"stylegan3r256": "ffhq256"}
 PUBLISHED, HALF_Q70 = "heldout", "heldout_half_q70"
 
 

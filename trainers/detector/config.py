@@ -76,8 +76,15 @@ class DetectorTrainConfig:
         workers: DataLoader worker processes (0 loads in the training process).
         threads: Torch CPU threads (``None``: all cores).
         amp: Mixed precision on CUDA (ignored on CPU).
-        init_weights: Optional local weights file (safetensors or a ``weights_only`` torch
-            file) loaded into the model before training; tensors are matched by name and shape.
+        init_weights: Optional pretrained start: a local weights file (safetensors or a
+            ``weights_only`` torch file) loaded into the model before training, tensors
+            matched by name and shape; or ``"timm"`` for timm's own pretrained weights of the
+            backbone (a download: needs a network). Its source and sha256 go into the model.
+        score_resize: Scoring only: a face crop whose shorter side exceeds this is first
+            shrunk to it (area filter), near the sizes the training chain shows the model.
+            ``0``: off.
+        score_jpeg: Scoring only: JPEG round trip at this quality after ``score_resize``,
+            so every face meets the model already compressed once. ``0``: off.
         export: Optional extra path the final model is copied to.
 
     """
@@ -119,6 +126,8 @@ class DetectorTrainConfig:
     threads: int | None = None
     amp: bool = True
     init_weights: str | None = None
+    score_resize: int = 0
+    score_jpeg: int = 0
     export: str | None = None
 
     @property
@@ -160,3 +169,7 @@ class DetectorTrainConfig:
             raise ValueError("score_size needs fit 'center' and must be at least input_size")
         if self.score_size and self.cache_side and self.cache_side < self.score_size:
             raise ValueError("cache_side must be 0 or at least score_size")
+        if self.score_resize < 0 or not 0 <= self.score_jpeg <= 100:
+            raise ValueError("score_resize must be >= 0 and score_jpeg in 0..100")
+        if (self.score_resize or self.score_jpeg) and self.fit != "resize":
+            raise ValueError("score_resize and score_jpeg need fit 'resize'")

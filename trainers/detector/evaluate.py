@@ -27,6 +27,15 @@ from .data import Sample, cap_per_source, samples_from_folder
 from .metrics import rates_at_threshold, report
 
 ProgressFn = Callable[[int, int], None]
+Transform = Callable[[np.ndarray], np.ndarray]
+# Fake folders whose reals live under another name (otherwise a same-named real folder pairs).
+PAIRED_REAL = {"stylegan3r256": "ffhq256"}
+
+
+def paired_real(fake_source: str, real_sources: set[str]) -> str | None:
+    """The real source a fake source is compared with (``None``: all reals pooled)."""
+    name = PAIRED_REAL.get(fake_source, fake_source)
+    return name if name in real_sources else None
 
 
 @dataclass
@@ -64,14 +73,32 @@ class EvalResult:
             np.asarray(self.sources, dtype=object),
         )
 
+    def source_masks(self) -> dict[str, tuple[np.ndarray, str | None]]:
+        """Per fake source: the files it is measured on, and its paired real source.
+
+        A fake source is compared with the real source of the same name (or the one in
+        :data:`PAIRED_REAL`) when the evaluation has it, like with like; otherwise with every
+        real photo.
+        """
+        y, _, src = self.arrays()
+        reals = set(src[y == 0])
+        out = {}
+        for name in sorted(set(src[y == 1])):
+            pair = paired_real(name, reals)
+            real_keep = (y == 0) & (src == pair) if pair else (y == 0)
+            out[name] = (real_keep | ((y == 1) & (src == name)), pair)
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        """Pooled metrics at top level, a ``sources`` map per fake source, and ``reals``."""
+        """Pooled metrics at top level, a ``sources`` map per fake source, and ``reals``.
+
+        Each ``sources`` entry names the ``real`` source it was paired with (``None``: all).
+        """
         y, s, src = self.arrays()
         pooled = report(y, s, self.threshold)
         per_fake = {}
-        for name in sorted(set(src[y == 1])):
-            keep = (y == 0) | ((y == 1) & (src == name))
-            per_fake[name] = report(y[keep], s[keep], self.threshold)
+        for name, (keep, pair) in self.source_masks().items():
+            per_fake[name] = {**report(y[keep], s[keep], self.threshold), "real": pair}
         reals = {}
         for name in sorted(set(src[y == 0])):
             keep = (y == 0) & (src == name)
@@ -126,8 +153,13 @@ def evaluate_samples(
     analyzer: Analyzer | None = None,
     batch: int = 16,
     on_progress: ProgressFn | None = None,
+    transform: Transform | None = None,
 ) -> EvalResult:
-    """Score ``samples`` exactly as ``forensics scan`` does (see :func:`scan_analyzer`)."""
+    """Score ``samples`` exactly as ``forensics scan`` does (see :func:`scan_analyzer`).
+
+    ``transform`` (e.g. a :mod:`trainers.detector.reprocess` variant) is applied to every
+    decoded photo of both classes before it is scanned.
+    """
     analyzer = analyzer or scan_analyzer(detector)
     result = EvalResult(
         model=detector.name, sha256=detector.sha256, threshold=detector.calibration.threshold
@@ -137,7 +169,8 @@ def evaluate_samples(
         chunk, images = [], []
         for s in samples[start : start + batch]:
             try:
-                images.append(load_image(s.path))
+                rgb = load_image(s.path)
+                images.append(transform(rgb) if transform else rgb)
                 chunk.append(s)
             except MediaError as exc:
                 result.errors.append((s.path, str(exc)))
@@ -162,10 +195,61 @@ def evaluate_folders(
     batch: int = 16,
     analyzer: Analyzer | None = None,
     on_progress: ProgressFn | None = None,
+    transform: Transform | None = None,
 ) -> EvalResult:
     """Evaluate ``detector`` on real and fake folders (see :func:`evaluate_samples`)."""
     samples = collect_eval_samples(real, fake, max_per_source)
-    return evaluate_samples(detector, samples, analyzer, batch, on_progress)
+    return evaluate_samples(detector, samples, analyzer, batch, on_progress, transform)
+
+
+def evaluate_variants(
+    detector: Detector,
+    samples: Sequence[Sample],
+    variants: Sequence[str],
+    batch: int = 16,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, EvalResult]:
+    """Evaluate the same samples once per processing variant (``published`` included).
+
+    Returns:
+        ``{variant: EvalResult}`` in the order given.
+
+    Raises:
+        ValueError: Unknown variant name.
+
+    """
+    from .reprocess import variant
+
+    transforms = {name: variant(name) for name in variants}  # fail before any work
+    analyzer = scan_analyzer(detector)
+    out = {}
+    for name, fn in transforms.items():
+        progress = (lambda d, t, n=name: on_progress(n, d, t)) if on_progress else None
+        out[name] = evaluate_samples(detector, samples, analyzer, batch, progress, fn)
+    return out
+
+
+def invariance_table(results: dict[str, EvalResult]) -> dict[str, Any]:
+    """Sources x variants: ROC AUC and TPR at the threshold, plus each variant's mean AUC.
+
+    Returns:
+        ``{"variants": [...], "sources": {source: {variant: {"auc", "tpr", "real"}}},
+        "mean_auc": {variant: float}, "reals": {source: {variant: fpr}}}``.
+
+    """
+    table: dict[str, Any] = {"variants": list(results), "sources": {}, "mean_auc": {}, "reals": {}}
+    for name, res in results.items():
+        data = res.to_json()
+        aucs = []
+        for src, m in data["sources"].items():
+            cell = {"auc": m["auc"], "tpr": m["tpr"], "real": m["real"]}
+            table["sources"].setdefault(src, {})[name] = cell
+            if m["auc"] is not None:
+                aucs.append(m["auc"])
+        table["mean_auc"][name] = float(np.mean(aucs)) if aucs else None
+        for src, m in data["reals"].items():
+            table["reals"].setdefault(src, {})[name] = m["fpr"]
+    return table
 
 
 def write_eval_outputs(result: EvalResult, out: str | os.PathLike) -> dict[str, Path]:

@@ -38,24 +38,48 @@ def preprocess_of(cfg: DetectorTrainConfig, training: bool = False) -> Preproces
         fit=cfg.fit,
         max_side=max_side,
         min_size=min_size,
+        score_resize=0 if training else cfg.score_resize,
+        score_jpeg=0 if training else cfg.score_jpeg,
     )
 
 
 def build_model(cfg: DetectorTrainConfig) -> nn.Module:
-    """Create the architecture (``pretrained=False``) and load ``init_weights`` if given.
+    """Create the architecture and load ``init_weights`` if given.
+
+    The stored architecture kwargs never ask for a download: with ``init_weights="timm"``
+    the backbone is built once with ``pretrained=True`` here, and the saved model is rebuilt
+    later with ``pretrained=False`` and its trained weights.
 
     Raises:
         ValueError: Unknown architecture or bad kwargs.
         CheckpointError: ``init_weights`` is missing, unsafe, or shares no tensor with the model.
 
     """
+    kwargs = dict(cfg.arch_kwargs)
+    if cfg.init_weights == TIMM_INIT:
+        kwargs["pretrained"] = True
     try:
-        model = create_model(cfg.arch, **cfg.arch_kwargs)
+        model = create_model(cfg.arch, **kwargs)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"cannot build {cfg.arch!r} with {cfg.arch_kwargs}: {exc}") from None
-    if cfg.init_weights:
+    if cfg.init_weights and cfg.init_weights != TIMM_INIT:
         load_init_weights(model, cfg.init_weights)
     return model
+
+
+TIMM_INIT = "timm"
+
+
+def init_provenance(init_weights: str | None) -> dict[str, str | None] | None:
+    """Where a run's initial weights came from: ``{"source", "sha256"}`` (``None``: scratch)."""
+    if not init_weights:
+        return None
+    if init_weights == TIMM_INIT:
+        return {"source": "timm pretrained=True (downloaded)", "sha256": None}
+    from forensics.checkpoint import file_sha256
+
+    path = Path(init_weights)
+    return {"source": str(path), "file": path.name, "sha256": file_sha256(path)}
 
 
 def load_init_weights(model: nn.Module, path: str | os.PathLike) -> dict[str, int]:

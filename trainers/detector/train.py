@@ -31,6 +31,7 @@ from . import distributed as D
 from .augment import Augmenter
 from .config import DetectorTrainConfig
 from .dataset import CropDataset, TwinBatchSampler, make_collate
+from .export import init_provenance
 from .finalize import finalize_model, predict_logits
 from .metrics import average_precision, roc_auc
 from .prepare import PreparedData, build_model, labels_of, prepare_data, preprocess_of
@@ -369,6 +370,7 @@ def _info(
         "trainer": "trainers.detector",
         "seed": cfg.seed,
         "config": config_to_dict(cfg),
+        "init": init_provenance(cfg.init_weights),
         "data": {
             "real": list(cfg.real),
             "fake": list(cfg.fake),
