@@ -167,3 +167,52 @@ def test_eval_split_reprocess_prints_the_invariance_table(tmp_path, portrait_rgb
     assert table.exit_code == 0 and "half q70" in table.stdout and "mean AUC" in table.stdout
     bad = runner.invoke(app, ["detector", "eval", ckpt, "--split", str(tmp_path)])
     assert bad.exit_code != 0 and "real/ and fake/" in bad.output
+
+
+def test_recipe_is_seeded_and_keeps_held_back_reals_out_of_training(tmp_path):
+    from forensics.media import save_image
+    from trainers.detector.recipe import SOURCES, write_recipe
+
+    data = tmp_path / "data"
+    for i, rel in enumerate(SOURCES):
+        for j in range(6):
+            save_image(data / rel / f"img{j}.jpg", _photo(40, 40, seed=10 * i + j), quality=90)
+    (data / "dev" / "fake" / "x").mkdir(parents=True)
+    first = write_recipe(tmp_path / "a", data, seed=1)
+    write_recipe(tmp_path / "b", data, seed=1)
+    assert (tmp_path / "a" / "train.csv").read_text() == (tmp_path / "b" / "train.csv").read_text()
+    train = (tmp_path / "a" / "train.csv").read_text()
+    assert "/dev/" not in train and len(train.splitlines()) == 1 + 6 * len(SOURCES)
+    # Every photo is used here (6 < each cap), so nothing is held back.
+    assert all(c["held_back"] == 0 for c in first["sources"].values())
+
+
+def test_recipe_held_back_halves_are_disjoint_from_training(tmp_path, monkeypatch):
+    from forensics.media import save_image
+    from trainers.detector import recipe
+
+    monkeypatch.setattr(recipe, "SOURCES", {"train/real/people": (0, 3), "train/fake/gan": (1, 2)})
+    data = tmp_path / "data"
+    for rel in recipe.SOURCES:
+        for j in range(9):
+            save_image(data / rel / f"p{j}.jpg", _photo(32, 32, seed=j), quality=90)
+    summary = recipe.write_recipe(tmp_path / "r", data, seed=0)
+    assert summary["sources"]["people"] == {"label": 0, "train": 3, "held_back": 6}
+    assert summary["sources"]["gan"]["held_back"] == 0
+    rows = [line.split(",") for line in (tmp_path / "r" / "train.csv").read_text().splitlines()]
+    trained = {Path(path).name for path, _, source in rows[1:] if source == "people"}
+    halves = [{p.name for p in (tmp_path / "r" / "heldback" / h / "people").iterdir()}
+              for h in ("threshold", "check")]  # fmt: skip
+    assert len(halves[0]) == len(halves[1]) == 3
+    assert not (halves[0] & halves[1]) and not (trained & (halves[0] | halves[1]))
+
+
+def test_ema_decay_warms_up_so_batchnorm_statistics_keep_up():
+    from trainers.detector.train import ema_avg_fn
+
+    avg = ema_avg_fn(0.998)
+    a, c = torch.zeros(3), torch.ones(3)
+    early = avg(a, c, torch.tensor(0))  # decay 0.1: mostly the current value
+    late = avg(a, c, torch.tensor(100_000))  # decay 0.998
+    assert torch.allclose(early, torch.full((3,), 0.9))
+    assert torch.allclose(late, torch.full((3,), 0.002))

@@ -8,8 +8,10 @@ from ``--seed``:
   so each class is a balanced mix of sources rather than mostly UTKFace.
 - ``OUT/resynth_from/SOURCE/``: links to the training reals that are re-synthesised into twins
   (``forensics gan sample forensics/weights/generator_resynth.safetensors --from ...``).
-- ``OUT/heldback/real/SOURCE/``: links to real photos of the training sources that no training
-  step uses, so the false-positive rate of the shipped threshold can be checked on them.
+- ``OUT/heldback/threshold/SOURCE/`` and ``OUT/heldback/check/SOURCE/``: links to real photos
+  of the training sources that no training step uses, in two halves: the shipped threshold is
+  raised on the first (``forensics detector threshold --max-fpr 0.01``) and its false-positive
+  rate is checked on the second, which nothing has seen.
 - ``OUT/recipe.json``: the counts and the seed.
 
 Nothing from ``dev/`` is ever listed: it is for checking only.
@@ -79,8 +81,8 @@ def write_recipe(out: Path, data: Path, seed: int = 0) -> dict:
         source = folder.name
         rows += [{"path": str(p.resolve()), "label": str(label), "source": source} for p in train]
         held = rest[:HELD_BACK] if label == 0 else []
-        for p in held:
-            _link(p, out / "heldback" / "real" / source)
+        for i, p in enumerate(held):
+            _link(p, out / "heldback" / ("threshold" if i % 2 == 0 else "check") / source)
         counts[source] = {"label": label, "train": len(train), "held_back": len(held)}
         if rel == RESYNTH_FROM[0]:
             for p in train[: RESYNTH_FROM[1]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
 from forensics.device import autocast, needs_grad_scaler, resolve_device, seed_everything
@@ -338,10 +338,27 @@ def _run(
 
 
 def _make_ema(model: torch.nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of the weights and BatchNorm statistics (``None``: off)."""
+    """An exponential moving average of the weights and BatchNorm statistics (``None``: off).
+
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (as timm and
+    TensorFlow do). Without it the average of a pretrained backbone's BatchNorm statistics
+    lags far behind its weights for thousands of steps: a fine-tuned MobileNetV2 with
+    ``decay`` 0.998 validated as one constant logit for every face at step 500.
+    """
     if not decay:
         return None
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return AveragedModel(model, avg_fn=ema_avg_fn(decay), use_buffers=True)
+
+
+def ema_avg_fn(decay: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``AveragedModel`` update with a warmed-up decay (see :func:`_make_ema`)."""
+
+    def avg(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        k = float(n)
+        d = min(decay, (1.0 + k) / (10.0 + k))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    return avg
 
 
 def _loss(
