@@ -1,7 +1,12 @@
 """Detector training throughput (images/s), data loading and augmentation included.
 
 Usage: python benchmarks/detector_train.py [--steps 30] [--batch 32] [--arch patch_resnet]
-       [--images 64] [--input-size 128] [--threads N] [--device cpu]
+       [--images 64] [--input-size 128] [--threads N] [--device cpu] [--workers 0]
+       [--init WEIGHTS] [--augment-preset default|heavy]
+
+The shipped default's recipe (see MODEL_CARD.md):
+    python benchmarks/detector_train.py --arch patch_mobilenet --input-size 224 --workers 1
+        --init ../shared/weights/mobilenetv2_100_in1k.safetensors --augment-preset heavy
 
 Reals are the first ``--images`` photos of ``../shared/data/train/real/utkface`` (or copies of
 the public-domain portrait when that folder is missing); fakes are the same photos pushed
@@ -54,8 +59,12 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--init", default=None, help="initial weights file (or 'timm')")
+    ap.add_argument("--augment-preset", default="default")
     args = ap.parse_args()
 
+    from trainers.detector.augment import Augmenter
     from trainers.detector.config import DetectorTrainConfig, default_arch_kwargs
     from trainers.detector.prepare import prepare_data
     from trainers.detector.train import train_detector
@@ -75,6 +84,9 @@ def main() -> None:
             val_fraction=0.1,
             device=args.device,
             threads=args.threads,
+            workers=args.workers,
+            init_weights=args.init,
+            augment_kwargs=Augmenter.preset(args.augment_preset),
         )
         t0 = time.perf_counter()
         data = prepare_data(cfg, Path(cfg.out) / "crops")
@@ -89,6 +101,8 @@ def main() -> None:
                 "arch": args.arch,
                 "batch": args.batch,
                 "input_size": args.input_size,
+                "augment_preset": args.augment_preset,
+                "workers": args.workers,
                 "steps": result.steps,
                 "images_per_s": round(result.images_per_s, 2),
                 "mtcnn_crops_per_s": round(n_photos / crop_s, 2),
