@@ -55,6 +55,29 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     return contextlib.nullcontext()
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def inference_precision(
+    device: torch.device, precision: str = "fp32"
+) -> contextlib.AbstractContextManager:
+    """Context for scoring at ``precision``: ``fp32`` (exact) or ``bf16`` autocast.
+
+    ``bf16`` roughly halves the time of a convolutional detector on CPUs with native bfloat16
+    (AVX512-BF16, AMX) and on recent GPUs, at the cost of logits that differ in the second
+    decimal; calibration was fitted in ``fp32``.
+
+    Raises:
+        ValueError: Unknown precision.
+
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def needs_grad_scaler(device: torch.device) -> bool:
     """Whether float16 autocast is in use, so gradients need a ``GradScaler``."""
     return device.type == "cuda" and not torch.cuda.is_bf16_supported()

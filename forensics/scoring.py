@@ -20,7 +20,7 @@ import torch
 
 from forensics import __version__
 from forensics.checkpoint import CheckpointError, file_sha256, load_checkpoint, save_checkpoint
-from forensics.device import resolve_device
+from forensics.device import inference_precision, resolve_device
 from forensics.media import encode_jpeg, load_image, resize_rgb, shrink_to, shrunk_shape
 from forensics.models import create_model
 
@@ -306,12 +306,16 @@ class Detector:
         device: str | torch.device | None = None,
         name: str = "in-memory",
         sha256: str | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.name = name
         self.sha256 = sha256
+        inference_precision(self.device, precision)  # validates
+        self.precision = precision
+        """``fp32`` or ``bf16`` (see :func:`forensics.device.inference_precision`)."""
 
     @classmethod
     def from_checkpoint(
@@ -334,9 +338,18 @@ class Detector:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike | None = None, device: str | torch.device | None = None
+        cls,
+        path: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        precision: str = "fp32",
     ) -> Detector:
-        """Load ``path``, or the shipped default model when ``path`` is ``None``."""
+        """Load ``path``, or the shipped default model when ``path`` is ``None``.
+
+        Raises:
+            CheckpointError: No default shipped, or a bad checkpoint.
+            ValueError: Unknown ``precision``.
+
+        """
         if path is None:
             path = default_model_path()
             if not path.is_file():
@@ -344,7 +357,11 @@ class Detector:
                     "no default detector is shipped in this build yet; pass --model PATH "
                     "(train one with `forensics detector train`)"
                 )
-        return cls.from_checkpoint(path, device=device)
+        detector = cls.from_checkpoint(path, device=device)
+        if precision != "fp32":
+            inference_precision(detector.device, precision)
+            detector.precision = precision
+        return detector
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this detector as a self-describing checkpoint."""
@@ -377,9 +394,10 @@ class Detector:
     ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
         """Logits, maps and, for a model that reads crops itself, its branch logits."""
         score_crops = getattr(self.model, "score_crops", None)
-        if score_crops is not None:  # its branches run batch_logits under inference_mode
-            return score_crops(crops, self.device, batch_size)
-        logits, maps = batch_logits(self.model, self.preprocess, crops, self.device, batch_size)
+        with inference_precision(self.device, self.precision):
+            if score_crops is not None:  # its branches run batch_logits under inference_mode
+                return score_crops(crops, self.device, batch_size)
+            logits, maps = batch_logits(self.model, self.preprocess, crops, self.device, batch_size)
         return logits, maps, None
 
     def predict(self, crops: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:

@@ -216,3 +216,20 @@ def test_ema_decay_warms_up_so_batchnorm_statistics_keep_up():
     late = avg(a, c, torch.tensor(100_000))  # decay 0.998
     assert torch.allclose(early, torch.full((3,), 0.9))
     assert torch.allclose(late, torch.full((3,), 0.002))
+
+
+def test_bf16_scoring_is_close_to_fp32_and_bad_precision_is_refused(tmp_path):
+    from forensics.scoring import DetectorSpec
+
+    torch.manual_seed(0)
+    spec = DetectorSpec(arch="patch_mobilenet", preprocess=Preprocess(input_size=64))
+    path = Detector(create_model("patch_mobilenet"), spec, "cpu").save(tmp_path / "m.safetensors")
+    crops = [_photo(80, 80, seed=s) for s in range(3)]
+    exact = Detector.load(path, device="cpu").logits(crops)[0]
+    fast = Detector.load(path, device="cpu", precision="bf16").logits(crops)[0]
+    assert exact.dtype == fast.dtype == np.float32
+    assert np.allclose(exact, fast, atol=0.1) and not np.array_equal(exact, fast)
+    with pytest.raises(ValueError, match="unknown precision"):
+        Detector.load(path, device="cpu", precision="int4")
+    res = runner.invoke(app, ["scan", str(tmp_path), "--model", str(path), "--precision", "fp8"])
+    assert res.exit_code == 2 and "unknown precision" in res.output

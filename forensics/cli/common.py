@@ -26,6 +26,14 @@ EXIT_USAGE = 2
 
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 """``--device``: where models run (``auto`` picks CUDA when present)."""
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        help="fp32 (exact), or bf16: about twice as fast on CPUs with native bfloat16 "
+        "(AVX512-BF16/AMX) and on recent GPUs; logits differ in the second decimal."
+    ),
+]
+"""``--precision``: the detector's arithmetic while scoring."""
 ModelOpt = Annotated[
     Path | None,
     typer.Option("--model", "-m", help="Detector checkpoint (default: the shipped model)."),

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from forensics.cli.common import DeviceOpt, OutputFormat, console, err_console, fail, make_progress
+from forensics.cli.common import (
+    DeviceOpt,
+    OutputFormat,
+    PrecisionOpt,
+    console,
+    err_console,
+    fail,
+    make_progress,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -383,6 +391,7 @@ def eval_(
     ] = 0,
     batch: Annotated[int, typer.Option(help="Photos per face-detection batch.")] = 16,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
 ) -> None:
     """Measure a detector per fake source and pooled, with the scanner's exact scores.
 
@@ -421,8 +430,8 @@ def eval_(
     from trainers.detector.reprocess import PUBLISHED, VARIANTS
 
     try:
-        detector = Detector.load(model, device=device)
-    except CheckpointError as exc:
+        detector = Detector.load(model, device=device, precision=precision)
+    except (CheckpointError, ValueError) as exc:
         fail(str(exc))
     samples = collect_eval_samples(
         [str(p) for p in real], [str(p) for p in fake], max_per_source or None

@@ -16,6 +16,7 @@ from forensics.cli.common import (
     DeviceOpt,
     ModelOpt,
     OutputFormat,
+    PrecisionOpt,
     console,
     err_console,
     fail,
@@ -59,6 +60,7 @@ def scan(
         int, typer.Option("--max-frames", min=1, help="At most this many frames per video.")
     ] = 64,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     max_faces: Annotated[
         int, typer.Option("--max-faces", min=1, help="Score at most this many faces per photo.")
     ] = 16,
@@ -118,7 +120,7 @@ def scan(
     from forensics.scoring import Detector
 
     try:
-        detector = Detector.load(model, device=device)
+        detector = Detector.load(model, device=device, precision=precision)
     except CheckpointError as exc:
         fail(f"cannot load the detector: {exc}")
     except (ValueError, RuntimeError) as exc:
