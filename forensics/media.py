@@ -6,9 +6,11 @@ order is converted here, once, and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,9 +20,15 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+"""Common photo suffixes, known without loading Pillow's plugins; see :func:`image_extensions`."""
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 DEFAULT_MAX_PIXELS = 64_000_000
 """Images larger than this (width x height) are refused before decoding (decompression bombs)."""
+
+_NOT_STILL_FORMATS = frozenset({"MPEG"})
+"""Pillow formats it can identify but not decode, and that are not still images anyway."""
+_OPENED_AS = {"MPO": "JPEG"}
+"""Formats with no opener of their own: Pillow's JPEG opener reads them."""
 
 
 class MediaError(Exception):
@@ -28,13 +36,51 @@ class MediaError(Exception):
 
 
 def media_kind(path: str | os.PathLike) -> str:
-    """Classify a path by extension: ``"image"``, ``"video"`` or ``"other"``."""
+    """Classify a path by extension: ``"image"``, ``"video"`` or ``"other"``.
+
+    Images are any still format Pillow can decode (:func:`image_extensions`): PGM, PPM,
+    TIFF, TGA and the rest, not only the common photo formats.
+    """
     ext = Path(path).suffix.lower()
     if ext in IMAGE_EXTS:
         return "image"
     if ext in VIDEO_EXTS:
         return "video"
+    if ext in image_extensions():
+        return "image"
     return "other"
+
+
+@functools.cache
+def image_extensions() -> frozenset[str]:
+    """Every suffix (lower case, with the dot) of a still image format Pillow can decode.
+
+    Built once from ``PIL.Image.registered_extensions()``, keeping formats Pillow can open
+    and decode here: stub formats without an installed handler (BUFR, GRIB, HDF5, WMF off
+    Windows), MPEG, and EPS/PS without Ghostscript are left out. :data:`IMAGE_EXTS` is
+    always included and :data:`VIDEO_EXTS` never is.
+    """
+    exts = {
+        ext.lower()
+        for ext, fmt in Image.registered_extensions().items()
+        if _can_decode(_OPENED_AS.get(fmt, fmt))
+    }
+    return frozenset((exts | IMAGE_EXTS) - VIDEO_EXTS)
+
+
+def _can_decode(fmt: str) -> bool:
+    from PIL import ImageFile
+
+    if fmt in _NOT_STILL_FORMATS or fmt not in Image.OPEN:
+        return False
+    factory = Image.OPEN[fmt][0]
+    if isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile):
+        return getattr(factory, "_handler", None) is not None
+    if fmt == "EPS":
+        from PIL import EpsImagePlugin
+
+        return bool(EpsImagePlugin.has_ghostscript())
+    return True
 
 
 def iter_inputs(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
@@ -100,28 +146,57 @@ def load_image(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PI
                         f"image is {w}x{h} = {w * h:,} pixels, over the {max_pixels:,} cap "
                         "(possible decompression bomb)"
                     )
+                # Pillow scales every PGM/PPM deeper than 8 bits to 0..65535 in mode "I".
+                max_value = 65535.0 if im.format == "PPM" and im.mode == "I" else None
                 frame = (
                     next(ImageSequence.Iterator(im)) if getattr(im, "is_animated", False) else im
                 )
                 frame = ImageOps.exif_transpose(frame)
-                return to_rgb_array(frame)
+                return to_rgb_array(frame, max_value=max_value)
     except MediaError:
         raise
     except UnidentifiedImageError:
         raise MediaError("not a recognised image (wrong extension or corrupt header)") from None
     except Image.DecompressionBombError as exc:
-        raise MediaError(f"refused as a decompression bomb: {exc}") from None
+        raise _bomb_error(exc, max_pixels) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaError(f"cannot decode image: {exc}") from None
 
 
-def to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Convert a PIL image of any mode into RGB ``uint8`` ``(H, W, 3)``."""
+_PILLOW_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def _bomb_error(exc: Exception, max_pixels: int) -> MediaError:
+    """Pillow refused a header before :func:`load_image` saw its size: say it our way."""
+    found = _PILLOW_BOMB_PIXELS.search(str(exc))
+    pixels = int(found.group(1)) if found else None
+    cap = max_pixels
+    if pixels is not None and pixels <= max_pixels and Image.MAX_IMAGE_PIXELS:
+        cap = 2 * Image.MAX_IMAGE_PIXELS  # under our cap but over Pillow's own hard limit
+    size = f"{pixels:,} pixels" if pixels is not None else "too many pixels"
+    return MediaError(f"image is {size}, over the {cap:,} cap (possible decompression bomb)")
+
+
+def to_rgb_array(im: Image.Image, *, max_value: float | None = None) -> np.ndarray:
+    """Convert a PIL image of any mode into RGB ``uint8`` ``(H, W, 3)``.
+
+    Args:
+        im: The image, any mode.
+        max_value: For ``I`` and ``F`` images, the sample value of full white, when the
+            file format says so (16-bit PGM/PPM: 65535). Without it, ``I;16*`` images are
+            scaled from 65535, float images within 0..1 from 1, and other ``I``/``F``
+            images over 255 are stretched to their own range.
+
+    """
     mode = im.mode
     if mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
-        arr = np.asarray(im, dtype=np.float64)
-        if mode.startswith("I;16"):
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        if max_value:
+            arr = arr * (255.0 / max_value)
+        elif mode.startswith("I;16"):
             arr = arr / 257.0
+        elif mode == "F" and arr.size and arr.min() >= 0.0 and arr.max() <= 1.0:
+            arr = arr * 255.0
         elif arr.size and arr.max() > 255:
             lo, hi = float(arr.min()), float(arr.max())
             arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0

@@ -192,7 +192,7 @@ def test_cli_train_resume_and_sample(tmp_path, tiny_faces):
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["step"] == 3
     res = runner.invoke(app, ["gan", "sample", str(out), "--n", "3", "--out", str(tmp_path / "s"),
-                              "--seed", "4", "--output-format", "json"])  # fmt: skip
+                              "--seed", "4", "--format", "json"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["images"] == 3
     assert len((tmp_path / "s" / "manifest.jsonl").read_text().splitlines()) == 3
@@ -226,7 +226,7 @@ def test_cli_help_is_fast_and_documented():
 def test_cli_native_resynth_keeps_size_and_codec(tmp_path, trained, tiny_faces):
     out = tmp_path / "native"
     args = ["gan", "sample", str(trained / "rs"), "--from", str(tiny_faces), "--native"]
-    res = runner.invoke(app, [*args, "--n", "2", "--out", str(out), "--output-format", "json"])
+    res = runner.invoke(app, [*args, "--n", "2", "--out", str(out), "--format", "json"])
     assert res.exit_code == 0, res.output
     recs = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(recs) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 from typing import Annotated
@@ -180,6 +181,13 @@ def _print_summary(summary: dict, fmt: OutputFormat) -> None:
     console.print(table)
 
 
+class ImageFormat(enum.StrEnum):
+    """How ``gan sample`` encodes the images it writes."""
+
+    png = "png"
+    jpeg = "jpeg"
+
+
 @app.command()
 def sample(
     checkpoint: Annotated[
@@ -191,8 +199,10 @@ def sample(
         int, typer.Option("--n", help="Number of images (resynth: at most, 0 = all).")
     ] = 64,
     seed: Annotated[int, typer.Option(help="Same seed, same images.")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="png or jpeg.")] = "png",
-    quality: Annotated[int, typer.Option(help="JPEG quality for --format jpeg.")] = 95,
+    image_fmt: Annotated[
+        ImageFormat, typer.Option("--image-format", help="How the images are encoded.")
+    ] = ImageFormat.png,
+    quality: Annotated[int, typer.Option(help="JPEG quality for --image-format jpeg.")] = 95,
     match_codec: Annotated[
         Path | None,
         typer.Option("--match-codec", help="Copy the codec/JPEG-quality mix of these real photos."),
@@ -212,9 +222,13 @@ def sample(
     ] = 512,
     device: DeviceOpt = "auto",
     batch: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
-    out_fmt: Annotated[
-        OutputFormat, typer.Option("--output-format", help="Summary format.")
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Summary format.")
     ] = OutputFormat.table,
+    old_fmt: Annotated[
+        OutputFormat | None,
+        typer.Option("--output-format", hidden=True, help="Old name of --format."),
+    ] = None,
 ) -> None:
     """Generate fake faces plus manifest.jsonl (file, family, checkpoint sha256, seed).
 
@@ -248,7 +262,7 @@ def sample(
                 )  # fmt: skip
             else:
                 records = sample_images(
-                    checkpoint, n, out, seed=seed, fmt=fmt, quality=quality,
+                    checkpoint, n, out, seed=seed, fmt=image_fmt.value, quality=quality,
                     match_codec=match_codec, from_dir=from_dir, device=device, batch=batch,
                     on_progress=lambda d, t: progress.update(task, completed=d, total=t),
                 )  # fmt: skip
@@ -266,7 +280,7 @@ def sample(
         "formats": formats,
         "manifest": str(Path(out) / "manifest.jsonl"),
     }
-    _print_summary(summary, out_fmt)
+    _print_summary(summary, old_fmt if old_fmt is not None else fmt)
 
 
 @app.command("eval", no_args_is_help=True)

@@ -87,7 +87,12 @@ def verify_ids(
     except InputError as exc:
         fail(str(exc))
     if not items:
-        fail(f"no files found in {source}")
+        fail(
+            f"no files found: {source} exists but is a folder with no files to check "
+            "(hidden files and the --out folder are left out)"
+            if source.is_dir()
+            else f"no photos listed in {source}"
+        )
 
     from forensics.analysis import Analyzer
     from forensics.faces import FaceDetector

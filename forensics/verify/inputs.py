@@ -40,10 +40,12 @@ def load_items(source: str | os.PathLike, exclude: str | os.PathLike | None = No
     is verified once.
 
     Raises:
-        InputError: Missing source, unreadable or empty manifest.
+        InputError: Missing or unreadable source (a broken symlink included), unreadable or
+            empty manifest.
 
     """
     src = Path(source)
+    _check_exists(src)
     if src.is_dir():
         ex = Path(exclude).resolve() if exclude is not None else None
         items = []
@@ -54,11 +56,21 @@ def load_items(source: str | os.PathLike, exclude: str | os.PathLike | None = No
                 continue
             items.append(Item(str(p)))
         return items
-    if not src.exists():
-        raise InputError(f"{src} does not exist")
     if src.suffix.lower() not in (".csv", ".txt"):
         raise InputError(f"{src} is neither a folder nor a CSV manifest (path[,applicant_id])")
     return _read_manifest(src)
+
+
+def _check_exists(src: Path) -> None:
+    """Raise :class:`InputError` unless ``src`` exists and can be looked at."""
+    try:
+        src.stat()
+    except FileNotFoundError:
+        if src.is_symlink():
+            raise InputError(f"{src} is a broken symlink (its target does not exist)") from None
+        raise InputError(f"{src} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {src}: {exc.strerror or exc}") from None
 
 
 def _is_under(path: Path, folder: Path) -> bool:

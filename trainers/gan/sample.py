@@ -81,7 +81,7 @@ def sample_images(
 
     """
     if fmt not in FORMATS:
-        raise ValueError(f"--format must be png or jpeg, not {fmt!r}")
+        raise ValueError(f"--image-format must be png or jpeg, not {fmt!r}")
     if not 1 <= quality <= 100:
         raise ValueError("--quality must be between 1 and 100")
     dev = resolve_device(device)
