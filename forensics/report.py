@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from forensics.html import BAR_STYLE, STYLE, css_gradient, esc, fmt3, prob_bar
+
 RESULTS_NAME = "results.jsonl"
 REPORT_NAME = "report.html"
 THUMB_SIDE = 256
@@ -120,75 +122,286 @@ def read_records(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
                 yield json.loads(line)
 
 
+GROUPS = ("fake", "uncertain", "real", "error", "skipped")
+"""Report sections, in order: flagged files first, then uncertain, real, errors, skipped."""
+
+GROUP_TITLES = {
+    "fake": "Flagged as fake",
+    "uncertain": "Uncertain",
+    "real": "Real",
+    "error": "Errors",
+    "skipped": "Skipped",
+}
+
+COUNT_LABELS = {
+    "fake": "fake",
+    "uncertain": "uncertain",
+    "real": "real",
+    "error": "errors",
+    "skipped": "skipped",
+}
+
+LEGEND_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+REPORT_STYLE = """
+.summary{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:baseline;margin-bottom:1rem}
+.counts{display:flex;gap:.5rem;list-style:none;padding:0;margin:0}
+.counts li{border:1px solid #ddd;border-radius:6px;padding:.3rem .7rem;text-align:center}
+.counts .n{display:block;font-size:1.4em}
+.legend{max-width:36rem;margin:1rem 0;font-size:.9em}
+.scale{height:14px;border:1px solid #999;border-radius:3px}
+.ticks{position:relative;height:1.2em;font-size:.8em}
+.ticks span{position:absolute;transform:translateX(-50%)}
+.ticks span:first-child{transform:none}.ticks span:last-child{transform:translateX(-100%)}
+.filter{margin:1rem 0;display:flex;flex-wrap:wrap;gap:.3rem 1rem;align-items:center}
+.filter input[type=search]{min-width:18rem}
+.grouphead th{background:#fafafa;font-size:1.05em}
+.faces{display:flex;flex-wrap:wrap;gap:.5rem}.face{margin:0;max-width:220px}
+.face img{max-height:120px}.face figcaption{font-size:.85em}.timeline img{max-height:200px}
+"""
+
+FILTER_SCRIPT = """
+(function () {
+  var form = document.getElementById('filter');
+  if (!form) { return; }
+  form.hidden = false;
+  var query = document.getElementById('filter-path');
+  var boxes = form.querySelectorAll('input[type=checkbox]');
+  var groups = document.querySelectorAll('tbody.group');
+  var shown = document.getElementById('filter-shown');
+  function apply() {
+    var text = query.value.trim().toLowerCase();
+    var on = {};
+    var n = 0;
+    var total = 0;
+    boxes.forEach(function (b) { on[b.value] = b.checked; });
+    groups.forEach(function (g) {
+      var k = 0;
+      g.querySelectorAll('tr.file').forEach(function (row) {
+        total += 1;
+        var path = (row.getAttribute('data-path') || '').toLowerCase();
+        var visible = on[row.getAttribute('data-group')] !== false &&
+          (!text || path.indexOf(text) >= 0);
+        row.hidden = !visible;
+        if (visible) { k += 1; }
+      });
+      g.hidden = k === 0;
+      n += k;
+    });
+    shown.textContent = n + ' of ' + total + ' files shown';
+  }
+  form.addEventListener('input', apply);
+  form.addEventListener('change', apply);
+  form.addEventListener('submit', function (e) { e.preventDefault(); });
+  apply();
+})();
+"""
+"""Plain inline script: filter rows by path text and group. Without it every row shows."""
+
+
+def record_group(rec: dict[str, Any]) -> str:
+    """The report section of a record: its verdict when ok, else its status."""
+    status = rec.get("status")
+    if status == "ok" and rec.get("verdict") in ("fake", "uncertain", "real"):
+        return rec["verdict"]
+    return str(status or "error")
+
+
+def _sort_key(group: str, score: Any, seq: int) -> tuple[int, float, int]:
+    rank = GROUPS.index(group) if group in GROUPS else len(GROUPS)
+    try:
+        s = float(score)
+    except (TypeError, ValueError):
+        s = float("nan")
+    return rank, -s if np.isfinite(s) else float("inf"), seq
+
+
 def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> Path:
-    """Render ``out_dir/results.jsonl`` as ``out_dir/report.html`` (streamed row by row).
+    """Render ``out_dir/results.jsonl`` as ``out_dir/report.html``.
+
+    The page opens with a summary (counts per verdict, errors and skipped files, the model
+    and the threshold), a colour legend for the heatmaps and a filter box; then the files:
+    flagged ones first, then uncertain, real, errors and skipped, each group by descending
+    score. The records are read twice (a first pass keeps only counts and sort keys, the
+    second streams the rows in order), so large scans are not held in memory.
 
     Images are linked relative to the report, so the folder can be moved or zipped as a
-    whole. Every file name and message is HTML-escaped.
+    whole. Every file name and message is HTML-escaped; the page loads nothing from outside
+    and reads in full without JavaScript.
     """
-    from forensics.html import STYLE, esc
-
     root = Path(out_dir)
+    source = root / RESULTS_NAME
     target = root / REPORT_NAME
     tmp = root / f".{REPORT_NAME}.{os.getpid()}.tmp"
     counts: dict[str, int] = {}
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{esc(title)}</title><style>{STYLE}"
-            ".faces img{max-height:120px;margin:0 4px 4px 0}.timeline img{max-height:200px}"
-            f"</style></head><body><h1>{esc(title)}</h1>\n"
-            "<table><thead><tr><th>preview</th><th>file</th><th>verdict</th><th>score</th>"
-            "<th>faces and evidence</th></tr></thead><tbody>\n"
-        )
-        for rec in read_records(root / RESULTS_NAME):
-            key = rec["verdict"] if rec["status"] == "ok" else rec["status"]
-            counts[key] = counts.get(key, 0) + 1
-            fh.write(_row(rec, esc))
-        fh.write("</tbody></table>\n")
-        summary = ", ".join(f"{esc(k)}: {v}" for k, v in sorted(counts.items()))
-        fh.write(f"<p>{summary or 'no files'}</p>\n</body></html>\n")
+    models: dict[tuple[str, str], None] = {}
+    thresholds: dict[str, None] = {}
+    keys: list[tuple[tuple[int, float, int], int, str]] = []
+    with open(source, "rb") as src:
+        offset = 0
+        for seq, line in enumerate(src):
+            start, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            group = record_group(rec)
+            counts[group] = counts.get(group, 0) + 1
+            model = rec.get("model") or {}
+            if model:
+                models[(str(model.get("name") or ""), str(model.get("sha256") or ""))] = None
+            if rec.get("threshold") is not None:
+                thresholds[fmt3(rec["threshold"])] = None
+            keys.append((_sort_key(group, rec.get("score"), seq), start, group))
+        keys.sort()
+
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(
+                "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+                "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                f"<title>{esc(title)}</title><style>{STYLE}{BAR_STYLE}{REPORT_STYLE}</style>"
+                f"</head><body><h1>{esc(title)}</h1>\n"
+            )
+            fh.write(_summary(counts, list(models), list(thresholds)))
+            fh.write(_legend())
+            fh.write(_filter_form(counts))
+            if not keys:
+                fh.write("<p>no files</p>\n")
+            else:
+                fh.write(
+                    "<table id='files'><thead><tr><th>preview</th><th>file</th><th>verdict</th>"
+                    "<th>score</th><th>faces and evidence</th></tr></thead>\n"
+                )
+                current = None
+                for _, start, group in keys:
+                    if group != current:
+                        if current is not None:
+                            fh.write("</tbody>\n")
+                        current = group
+                        label = GROUP_TITLES.get(group, group)
+                        fh.write(
+                            f"<tbody class='group' data-group='{esc(group)}'>"
+                            f"<tr class='grouphead'><th colspan='5' id='group-{esc(group)}'>"
+                            f"{esc(label)} ({counts[group]})</th></tr>\n"
+                        )
+                    src.seek(start)
+                    fh.write(_row(json.loads(src.readline()), group))
+                fh.write("</tbody></table>\n")
+            fh.write(f"<script>{FILTER_SCRIPT}</script>\n</body></html>\n")
     os.replace(tmp, target)
     return target
 
 
-def _img(src: str | None, esc, alt: str) -> str:
+def _summary(counts: dict[str, int], models: list[tuple[str, str]], thresholds: list[str]) -> str:
+    total = sum(counts.values())
+    items = "".join(
+        f"<li class='{esc(g)}'><span class='n' id='count-{esc(g)}'>{counts.get(g, 0)}</span>"
+        f"{COUNT_LABELS[g]}</li>"
+        for g in GROUPS
+    )
+    others = "".join(
+        f"<li><span class='n' id='count-{esc(g)}'>{n}</span>{esc(g)}</li>"
+        for g, n in sorted(counts.items())
+        if g not in GROUPS
+    )
+    if models:
+        shown = []
+        for name, sha in models:
+            short = sha[:12] + "…" if len(sha) > 12 else sha
+            digest = f" <code class='sha' title='{esc(sha)}'>{esc(short)}</code>" if sha else ""
+            shown.append(f"<code>{esc(name or 'unnamed')}</code>{digest}")
+        model = "; ".join(shown)
+    else:
+        model = "none (no file was scored)"
+    threshold = " / ".join(f"<b>{esc(t)}</b>" for t in thresholds) or "none"
+    return (
+        "<section class='summary' id='summary' aria-label='summary'>"
+        f"<ul class='counts'>{items}{others}</ul>"
+        f"<div><div>{total} file{'' if total == 1 else 's'}</div>"
+        f"<div>model: {model}</div><div>threshold: {threshold}</div></div></section>\n"
+    )
+
+
+def _legend() -> str:
+    from forensics.heatmaps import colorize
+
+    gradient = css_gradient(colorize(np.linspace(0.0, 1.0, 17)))
+    ticks = "".join(f"<span style='left:{100 * t:.0f}%'>{t:g}</span>" for t in LEGEND_TICKS)
+    return (
+        "<details class='legend' id='legend' open><summary>Heatmap colours</summary>"
+        f"<div class='scale' style='background:{gradient}' role='img' "
+        "aria-label='colour scale: 0 black, 0.5 deep red, 1 pale yellow'></div>"
+        f"<div class='ticks'>{ticks}</div>"
+        "<p>Each overlay colours the scored face crop by the model's per-cell fake-logit "
+        "(its evidence of synthesis in that patch) passed through a sigmoid, "
+        "1/(1+e<sup>&minus;logit</sup>), on the inferno scale above. The scale is fixed from "
+        "0 to 1 and shared by every face and file, not stretched per face, so colours "
+        "compare across faces: weak evidence stays dark instead of being rescaled to look "
+        "hot. Black and purple "
+        "(below 0.5) lean real; deep red, around 0.5, is no evidence either way; orange "
+        "(0.7) to pale yellow (1) is increasingly strong evidence of synthesis. 0.25 and "
+        "0.75 are logits of &minus;1.1 and +1.1. The cells are the model's raw outputs (for "
+        "a fused detector, the map of the branch that scored the face highest, with that "
+        "branch's calibration), so a cell's colour is not the face score. Overlays are "
+        "blended half and half with the photo; parts left uncoloured were not scored. The "
+        "face box is red when that face's own score is a fake verdict, green otherwise.</p>"
+        "</details>\n"
+    )
+
+
+def _filter_form(counts: dict[str, int]) -> str:
+    boxes = "".join(
+        f"<label><input type='checkbox' name='group' value='{esc(g)}' checked> "
+        f"{esc(g)} ({n})</label>"
+        for g, n in sorted(counts.items(), key=lambda kv: _sort_key(kv[0], None, 0))
+    )
+    return (
+        "<form class='filter' id='filter' hidden>"
+        "<label>path contains <input type='search' id='filter-path' "
+        "placeholder='part of a file name or folder' autocomplete='off'></label>"
+        f"{boxes}<span id='filter-shown' aria-live='polite'></span></form>\n"
+    )
+
+
+def _img(src: str | None, alt: str) -> str:
     if not src:
         return ""
     return f"<a href='{esc(src)}'><img src='{esc(src)}' alt='{esc(alt)}' loading='lazy'></a>"
 
 
-def _row(rec: dict[str, Any], esc) -> str:
-    status = rec["status"]
-    verdict = rec["verdict"] if status == "ok" else status
-    score = "" if rec.get("score") is None else f"{rec['score']:.3f}"
+def _face(f: dict[str, Any], threshold: Any) -> str:
+    where = "" if f.get("frame_index") is None else f" · frame {f['frame_index']}"
+    score = fmt3(f.get("score"))
+    mark = float(threshold) if fmt3(threshold) else None  # the tick on each branch bar
+    bars = ""
+    if f.get("branches"):  # a fused detector: what each branch thought of this face
+        bars = "".join(prob_bar(str(k), v, mark) for k, v in f["branches"].items())
+    return (
+        f"<figure class='face'>{_img(f.get('heatmap'), f'face {score}{where}')}"
+        f"<figcaption>face score <b>{score}</b>{esc(where)}{bars}</figcaption></figure>"
+    )
+
+
+def _row(rec: dict[str, Any], group: str) -> str:
+    status = rec.get("status")
+    verdict = rec.get("verdict") if status == "ok" else status
     detail = []
     if rec.get("error"):
-        detail.append(f"<div class='error'>error: {esc(rec['error'])}</div>")
+        detail.append(f"<div class='error'>error: {esc(str(rec['error']))}</div>")
     if rec.get("note"):
-        detail.append(f"<div class='skipped'>{esc(rec['note'])}</div>")
+        detail.append(f"<div class='skipped'>{esc(str(rec['note']))}</div>")
     if status == "ok":
         if rec.get("whole_image"):
             detail.append("<div>no face found: the whole image was scored</div>")
-        faces = []
-        for f in rec.get("faces") or []:
-            where = "" if f.get("frame_index") is None else f" frame {f['frame_index']}"
-            faces.append(_img(f.get("heatmap"), esc, f"face {f['score']:.3f}{where}"))
-            if not f.get("heatmap"):
-                faces.append(f"<code>{f['score']:.3f}{esc(where)}</code> ")
-            if f.get("branches"):  # a fused detector: what each branch thought of this face
-                parts = " · ".join(f"{esc(k)} {v:.3f}" for k, v in f["branches"].items())
-                faces.append(f"<code>{parts}</code> ")
+        faces = [_face(f, rec.get("threshold")) for f in rec.get("faces") or []]
         detail.append(f"<div class='faces'>{''.join(faces)}</div>")
         if rec.get("timeline"):
-            detail.append(f"<div class='timeline'>{_img(rec['timeline'], esc, 'timeline')}</div>")
-        detail.append(
-            f"<div><code>{esc(str(rec.get('aggregate')))}</code> · threshold "
-            f"{rec.get('threshold')}</div>"
-        )
+            detail.append(f"<div class='timeline'>{_img(rec['timeline'], 'timeline')}</div>")
+        rule = f"<code>{esc(str(rec['aggregate']))}</code> · " if rec.get("aggregate") else ""
+        detail.append(f"<div>{rule}threshold {fmt3(rec.get('threshold'))}</div>")
     return (
-        f"<tr><td>{_img(rec.get('thumbnail'), esc, 'preview')}</td>"
-        f"<td><code>{esc(rec['path'])}</code><br>{esc(rec['kind'])}</td>"
-        f"<td class='{esc(verdict or '')}'>{esc(verdict or '')}</td><td>{score}</td>"
-        f"<td>{''.join(detail)}</td></tr>\n"
+        f"<tr class='file' data-group='{esc(group)}' data-path='{esc(str(rec.get('path')))}'>"
+        f"<td>{_img(rec.get('thumbnail'), 'preview')}</td>"
+        f"<td><code>{esc(str(rec.get('path')))}</code><br>{esc(str(rec.get('kind') or ''))}</td>"
+        f"<td class='{esc(verdict or '')}'>{esc(verdict or '')}</td>"
+        f"<td>{fmt3(rec.get('score'))}</td><td>{''.join(detail)}</td></tr>\n"
     )
