@@ -2,6 +2,7 @@
 
 Usage:
     python benchmarks/scan_breakdown.py [--photos 200] [--model CKPT] [--batch 16]
+        [--precision fp32|bf16]
 
 The same 512-px single-face photos as ``benchmarks/scan_speed.py`` are processed in-process in
 batches, each stage timed on its own with the scanner's own objects
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=200)
     ap.add_argument("--model", type=Path, default=None, help="detector (default: shipped)")
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--precision", default="fp32", help="fp32 or bf16 (the detector only)")
     args = ap.parse_args()
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -36,7 +38,7 @@ def main() -> None:
 
     imports_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    detector = channels_last(Detector.load(args.model, device="cpu"))
+    detector = channels_last(Detector.load(args.model, device="cpu", precision=args.precision))
     faces = make_face_detector("cpu")
     load_s = time.perf_counter() - t0
     times = {"decode": 0.0, "detect": 0.0, "crop+preprocess": 0.0, "model": 0.0}
@@ -69,7 +71,8 @@ def main() -> None:
     times["model"] = max(0.0, times["model"] - times["crop+preprocess"])
     total = sum(times.values())
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} at start")
-    print(f"model: {detector.name} ({detector.spec.arch}), {n_faces} faces in {args.photos} photos")
+    print(f"model: {detector.name} ({detector.spec.arch}, {args.precision}), "
+          f"{n_faces} faces in {args.photos} photos")  # fmt: skip
     print(f"start-up: imports {imports_s:.2f} s, model + MTCNN load {load_s:.2f} s")
     for name, sec in times.items():
         print(f"{name:>16}: {sec:6.2f} s  {100 * sec / total:5.1f}%  "
