@@ -28,6 +28,15 @@ def portrait_rgb() -> np.ndarray:
     return load_image(portrait_path())
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine more threads only contend."""
+    from forensics.device import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 def make_tiny_checkpoint(path: Path, threshold: float = 0.5, seed: int = 0) -> Path:
     """A randomly initialised ``patch_tiny`` detector saved as a real checkpoint."""
     import torch

@@ -19,13 +19,7 @@ from trainers.gan.train import StepInfo, TrainingDiverged, train
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine more threads only contend."""
-    from forensics.device import torch_threads
-
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
