@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 KINDS = ("image", "video", "other")
@@ -88,6 +88,10 @@ class ScanRecord:
         timeline: Timeline PNG (relative to ``--out``) for videos.
         thumbnail: Small preview JPEG (relative to ``--out``).
         note: Why a file was skipped, or other remarks.
+        size: The file's size in bytes when it was scanned (``None``: it could not be read).
+        mtime: The file's modification time (seconds since the epoch) when it was scanned;
+            with ``size``, ``path`` and the model's sha256 it tells ``--resume`` that a file
+            is already done.
 
     """
 
@@ -110,6 +114,26 @@ class ScanRecord:
     timeline: str | None = None
     thumbnail: str | None = None
     note: str | None = None
+    size: int | None = None
+    mtime: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanRecord:
+        """Rebuild a record from its JSON dict (unknown keys, e.g. from newer versions, dropped)."""
+        known = {f.name for f in fields(cls)}
+        rec = cls(**{k: v for k, v in data.items() if k in known})
+        face_keys = {f.name for f in fields(FaceResult)}
+        rec.faces = [
+            FaceResult(**{k: v for k, v in face.items() if k in face_keys})
+            for face in data.get("faces") or []
+        ]
+        if data.get("frames") is not None:
+            frame_keys = {f.name for f in fields(FrameResult)}
+            rec.frames = [
+                FrameResult(**{k: v for k, v in fr.items() if k in frame_keys})
+                for fr in data["frames"]
+            ]
+        return rec
 
     @property
     def flagged(self) -> bool:

@@ -52,6 +52,7 @@ from forensics.records import (
     display_path,
 )
 from forensics.report import RESULTS_NAME, Artifacts, artifact_stem
+from forensics.scan_resume import clear_outputs, file_stat
 from forensics.scoring import Detector
 
 DETECT_SIDE = 256
@@ -188,19 +189,38 @@ class Scanner:
 
     # ----------------------------------------------------------------- driving the scan
     def scan(
-        self, files: Sequence[Path], on_record: RecordFn | None = None
+        self,
+        files: Sequence[Path],
+        on_record: RecordFn | None = None,
+        seqs: Sequence[int] | None = None,
+        append: bool = False,
     ) -> Iterator[ScanRecord]:
         """Yield one record per file, in order; ``results.jsonl`` is streamed when writing.
 
         Photos are decoded a few files ahead in a background thread while a batch is
-        scored; at most ``batch_size`` photos (and ~10^8 pixels) are held at once.
+        scored; at most ``batch_size`` photos (and ~10^8 pixels) are held at once. Each
+        record is written whole and flushed before it is yielded.
+
+        Args:
+            files: The files to scan.
+            on_record: Called after each file with ``(done, total, record)``.
+            seqs: Number of each file in its artifact names (default: its position).
+            append: Add to ``results.jsonl`` (resuming) instead of clearing the folder first.
+
         """
         results = None
         if self.artifacts is not None:
-            results = open(self.artifacts.root / RESULTS_NAME, "w", encoding="utf-8")  # noqa: SIM115
+            if not append:
+                clear_outputs(self.artifacts.root)
+            path = self.artifacts.root / RESULTS_NAME
+            results = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
+        stats: deque[tuple[int, float] | None] = deque()
         try:
-            for done, rec in enumerate(self._records(files), start=1):
+            for done, rec in enumerate(self._records(files, seqs, stats), start=1):
                 rec.model = rec.model or dict(self.model)
+                st = stats.popleft()
+                if st is not None:
+                    rec.size, rec.mtime = st
                 if results is not None:
                     results.write(rec.to_json() + "\n")
                     results.flush()
@@ -211,12 +231,19 @@ class Scanner:
             if results is not None:
                 results.close()
 
-    def _records(self, files: Sequence[Path]) -> Iterator[ScanRecord]:
+    def _records(
+        self, files: Sequence[Path], seqs: Sequence[int] | None, stats: deque
+    ) -> Iterator[ScanRecord]:
+        """Records in file order; each file's ``(size, mtime)`` is appended to ``stats``."""
         bs = max(1, self.config.batch_size)
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
             pending: list[tuple[int, Path, np.ndarray]] = []
             pixels = 0
-            for seq, path, loaded in _prefetch(files, self._load, pool, ahead=PREFETCH):
+            load = lambda p: (file_stat(p), self._load(p))  # noqa: E731 - stat, then read
+            for i, path, (st, loaded) in _prefetch(files, load, pool, PREFETCH):
+                seq = i if seqs is None else seqs[i]
+                stats.append(st)
                 if isinstance(loaded, np.ndarray):
                     pending.append((seq, path, loaded))
                     pixels += loaded.shape[0] * loaded.shape[1]
@@ -231,6 +258,8 @@ class Scanner:
                 else:
                     yield self._guard(path, "video", lambda p=path, s=seq: self._video(s, p))
             yield from self._score_photos(pending)
+        finally:  # on Ctrl-C, do not decode the files read ahead
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _load(self, path: Path) -> np.ndarray | ScanRecord | None:
         """Photo pixels, a finished (error/skipped) record, or ``None`` for a video."""
@@ -265,20 +294,16 @@ class Scanner:
             )
 
     # ----------------------------------------------------------------------- photos
-    def _score_photos(self, batch: list[tuple[int, Path, np.ndarray]]) -> list[ScanRecord]:
+    def _score_photos(self, batch: list[tuple[int, Path, np.ndarray]]) -> Iterator[ScanRecord]:
         if not batch:
-            return []
+            return
+        scores: list[ImageScore | None]
         try:
-            scores = self._analyze([rgb for _, _, rgb in batch])
+            scores = list(self._analyze([rgb for _, _, rgb in batch]))
         except Exception:  # one odd photo must not sink its batch: retry one by one
-            return [
-                self._guard(p, "image", lambda s=s, p=p, r=r: self._photo(s, p, r, None))
-                for s, p, r in batch
-            ]
-        return [
-            self._guard(p, "image", lambda s=s, p=p, r=r, sc=sc: self._photo(s, p, r, sc))
-            for (s, p, r), sc in zip(batch, scores, strict=True)
-        ]
+            scores = [None] * len(batch)
+        for (s, p, r), sc in zip(batch, scores, strict=True):  # yielded one by one
+            yield self._guard(p, "image", lambda s=s, p=p, r=r, sc=sc: self._photo(s, p, r, sc))
 
     def _photo(
         self, seq: int, path: Path, rgb: np.ndarray, scored: ImageScore | None

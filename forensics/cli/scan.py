@@ -8,7 +8,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -22,6 +22,12 @@ from forensics.cli.common import (
     fail,
     make_progress,
 )
+
+if TYPE_CHECKING:
+    from forensics.scan import ScanConfig, Scanner
+
+EXIT_INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 def scan(
@@ -49,10 +55,19 @@ def scan(
         typer.Option(
             "--out",
             "-o",
-            help="Folder for results.jsonl, heatmaps/, timelines/, thumbs/ and report.html. "
-            "Without it nothing is written.",
+            help="Folder for results.jsonl, heatmaps/, timelines/, thumbs/ and report.html "
+            "(a new scan first removes what an earlier one wrote there). Without it nothing "
+            "is written.",
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the scan in --out: files recorded there with the same path, size, "
+            "mtime and model are kept, the rest are scanned and appended.",
+        ),
+    ] = False,
     fps: Annotated[
         float, typer.Option("--fps", min=0.01, help="Video frames sampled per second.")
     ] = 2.0,
@@ -85,38 +100,98 @@ def scan(
     unreadable files get an error record and the scan goes on; other files are skipped.
 
     Exit code: 0 nothing flagged, 1 a file was flagged fake, 2 usage error, 3 some input
-    could not be processed (wins over 1).
+    could not be processed (wins over 1), 130 interrupted (Ctrl-C; with --out, report.html
+    shows the files done so far and --resume continues).
 
     Examples:
       forensics scan photo.jpg
 
       forensics scan photos/ clips/ --out results/    (heatmaps + report.html)
 
+      forensics scan photos/ clips/ --out results/ --resume    (after Ctrl-C or a crash)
+
       forensics scan folder/ --format jsonl --model det.safetensors > scores.jsonl
 
       forensics scan clip.mp4 --fps 4 --max-frames 200 --threshold 0.7
 
     """
+    if resume and out is None:
+        fail("--resume needs --out: the folder of the scan to continue")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out} exists and is not a folder")
     # FFmpeg (inside OpenCV) would print raw demuxer noise for every broken video; the
     # records already say what went wrong.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-    from forensics.checkpoint import CheckpointError
-    from forensics.scan import (
-        ScanConfig,
-        Scanner,
-        channels_last,
-        collect_inputs,
-        make_face_detector,
-    )
+    from forensics.scan import ScanConfig, collect_inputs
 
     files = collect_inputs(paths, exclude=out)
     if not files:
         fail("no files to scan")
+    config = ScanConfig(
+        fps=fps,
+        max_frames=max_frames,
+        max_faces=max_faces,
+        batch_size=batch_size,
+        threshold=threshold,
+    )
 
+    from forensics.records import ScanSummary
+    from forensics.scan_resume import ResumeError, ScanRun
+
+    summary = ScanSummary()
+    renderer = _Renderer(fmt)
+    run = None
+    try:
+        scanner = _make_scanner(model, device, precision, detect_side, config, out)
+        run = ScanRun(scanner, files, resume=resume)
+        progress = make_progress()
+        with progress:
+            task = progress.add_task("scanning", total=len(files), status="")
+
+            def on_record(done: int, total: int, record) -> None:
+                progress.update(task, completed=done, status=record.verdict or record.status)
+
+            for rec in run.records(on_record):
+                summary.add(rec)
+                renderer.add(rec.to_dict())
+    except ResumeError as exc:
+        fail(f"cannot resume: {exc}")
+    except KeyboardInterrupt:
+        renderer.close()
+        _interrupted(out if run is not None else None, run.done if run else 0, len(files))
+    renderer.close()
+
+    report = None
+    if out is not None:
+        from forensics.report import write_report
+
+        report = write_report(out, title=f"forensics scan ({summary.total} files)")
+    v = summary.verdicts
+    kept = f" ({run.resumed} already recorded)" if resume else ""
+    err_console.print(
+        f"{summary.total} files{kept}: fake {v.get('fake', 0)}, "
+        f"uncertain {v.get('uncertain', 0)}, real {v.get('real', 0)}, "
+        f"errors {summary.errors}, skipped {summary.skipped}"
+        + (f"; report: {report}" if report is not None else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(summary.exit_code)
+
+
+def _make_scanner(
+    model: Path | None,
+    device: str,
+    precision: str,
+    detect_side: int,
+    config: ScanConfig,
+    out: Path | None,
+) -> Scanner:
+    """Load the detector and MTCNN (a bad checkpoint or device exits 2); set up the scanner."""
     from forensics.analysis import Analyzer
+    from forensics.checkpoint import CheckpointError
+    from forensics.scan import Scanner, channels_last, make_face_detector
     from forensics.scoring import Detector
 
     try:
@@ -130,45 +205,28 @@ def scan(
     # The libraries above leave ~10^6 long-lived objects; freezing them keeps the garbage
     # collector from walking them again during the scan and at exit (~0.7 s saved).
     gc.freeze()
-    config = ScanConfig(
-        fps=fps,
-        max_frames=max_frames,
-        max_faces=max_faces,
-        batch_size=batch_size,
-        threshold=threshold,
-    )
-    scanner = Scanner(Analyzer(detector, faces, max_faces=max_faces), config, out_dir=out)
+    analyzer = Analyzer(detector, faces, max_faces=config.max_faces)
+    return Scanner(analyzer, config, out_dir=out)
 
-    from forensics.records import ScanSummary
 
-    summary = ScanSummary()
-    renderer = _Renderer(fmt)
-    progress = make_progress()
-    with progress:
-        task = progress.add_task("scanning", total=len(files), status="")
-
-        def on_record(done: int, total: int, record) -> None:
-            progress.update(task, completed=done, status=record.verdict or record.status)
-
-        for rec in scanner.scan(files, on_record=on_record):
-            summary.add(rec)
-            renderer.add(rec.to_dict())
-    renderer.close()
-
-    report = None
+def _interrupted(out: Path | None, done: int, total: int) -> NoReturn:
+    """After Ctrl-C: report what was done (``out``: the folder holds partial results); exit 130."""
+    where = ""
     if out is not None:
-        from forensics.report import write_report
+        from forensics.report import RESULTS_NAME, write_report
+        from forensics.scan_resume import drop_torn_tail
 
-        report = write_report(out, title=f"forensics scan ({summary.total} files)")
-    v = summary.verdicts
+        if (out / RESULTS_NAME).is_file():
+            drop_torn_tail(out / RESULTS_NAME)  # whole records only, even if cut mid-write
+            write_report(out, title=f"forensics scan (interrupted: {done} of {total} files)")
+        where = f", partial results in {out}"
     err_console.print(
-        f"{summary.total} files: fake {v.get('fake', 0)}, uncertain {v.get('uncertain', 0)}, "
-        f"real {v.get('real', 0)}, errors {summary.errors}, skipped {summary.skipped}"
-        + (f"; report: {report}" if report is not None else ""),
+        f"interrupted: {done} of {total} files scanned{where}",
+        markup=False,
         highlight=False,
         soft_wrap=True,
     )
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 class _Renderer:
