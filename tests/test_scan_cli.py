@@ -101,7 +101,7 @@ def test_formats_parse(good_dir, ckpt):
     assert [r["path"] for r in as_json] == [r["path"] for r in recs]
     rows = list(csv.DictReader(io.StringIO(run(str(good_dir), "-f", "csv", ckpt=ckpt).stdout)))
     assert [r["path"] for r in rows] == [r["path"] for r in recs]
-    assert json.loads(rows[0]["frames"]) is not None  # clip.mp4 comes first
+    assert int(rows[0]["n_frames"]) >= 1  # clip.mp4 comes first
     table = run(str(good_dir), ckpt=ckpt)
     assert table.exit_code in (0, 1) and "file" in table.stdout and "verdict" in table.stdout
     for word in ("image", "video", "other", "skipped"):  # long paths fold in an 80-col table

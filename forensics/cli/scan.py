@@ -50,6 +50,10 @@ def scan(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="How results are printed on stdout.")
     ] = OutputFormat.table,
+    per_face: Annotated[
+        bool,
+        typer.Option("--per-face", help="With --format csv: one row per face, not per file."),
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -115,6 +119,8 @@ def scan(
       forensics scan clip.mp4 --fps 4 --max-frames 200 --threshold 0.7
 
     """
+    if per_face and fmt is not OutputFormat.csv:
+        fail("--per-face needs --format csv")
     if resume and out is None:
         fail("--resume needs --out: the folder of the scan to continue")
     if out is not None and out.exists() and not out.is_dir():
@@ -140,10 +146,12 @@ def scan(
     from forensics.scan_resume import ResumeError, ScanRun
 
     summary = ScanSummary()
-    renderer = _Renderer(fmt)
+    root = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
+    renderer = _Renderer(fmt, per_face, root)
     run = None
     try:
         scanner = _make_scanner(model, device, precision, detect_side, config, out)
+        renderer.branches = list(getattr(scanner.analyzer.detector.model, "branch_names", []))
         run = ScanRun(scanner, files, resume=resume)
         progress = make_progress()
         with progress:
@@ -230,16 +238,25 @@ def _interrupted(out: Path | None, done: int, total: int) -> NoReturn:
 
 
 class _Renderer:
-    """Prints records as they come (jsonl, csv, json) or as one table at the end."""
+    """Prints records as they come (jsonl, csv, json) or as one table at the end.
 
-    def __init__(self, fmt: OutputFormat) -> None:
+    Args:
+        fmt: The output format.
+        per_face: CSV only: one row per face.
+        root: The one folder scanned: table paths are shown relative to it.
+
+    """
+
+    def __init__(self, fmt: OutputFormat, per_face: bool = False, root: Path | None = None) -> None:
         self.fmt = fmt
-        self.rows: list[dict] = []
+        self.per_face = per_face
+        self.root = root
+        self.branches: list[str] = []  # the detector's branch names, for CSV columns
+        self.rows: list[list[str]] = []
         self.first = True
-        self.csv_writer = None
 
     def add(self, rec: dict) -> None:
-        from forensics.records import CSV_FIELDS, csv_row
+        from forensics.records import csv_fields, csv_rows, table_row
 
         if self.fmt is OutputFormat.jsonl:
             typer.echo(json.dumps(rec, ensure_ascii=False))
@@ -248,13 +265,14 @@ class _Renderer:
                        nl=False)  # fmt: skip
         elif self.fmt is OutputFormat.csv:
             buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+            fields = csv_fields(self.branches, self.per_face)
+            writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
             if self.first:
                 writer.writeheader()
-            writer.writerow(csv_row(rec))
+            writer.writerows(csv_rows(rec, self.branches, self.per_face))
             typer.echo(buf.getvalue(), nl=False)
         else:
-            self.rows.append(_table_row(rec))
+            self.rows.append(table_row(rec, self.root))
         self.first = False
 
     def close(self) -> None:
@@ -264,34 +282,16 @@ class _Renderer:
             from rich.table import Table
             from rich.text import Text
 
+            from forensics.records import TABLE_COLUMNS, fit_table
+
+            header, *rows = fit_table([list(TABLE_COLUMNS), *self.rows], console.width)
             table = Table()
-            for col in ("file", "kind", "verdict", "score", "faces", "note"):
-                table.add_column(col, overflow="fold")
-            for r in self.rows:
-                table.add_row(*(Text(c, style=s) for c, s in r))
+            for col in header:
+                table.add_column(col, no_wrap=True, overflow="ellipsis")
+            for r in rows:  # rich Text, so file names are never markup
+                styles = ["", "", _STYLE.get(r[2], "dim"), "", "", "dim"]
+                table.add_row(*(Text(c, style=s) for c, s in zip(r, styles, strict=True)))
             console.print(table)
 
 
 _STYLE = {"fake": "bold red", "uncertain": "yellow", "real": "green", "error": "red"}
-
-
-def _table_row(rec: dict) -> list[tuple[str, str]]:
-    """Cells as ``(text, style)``; rendered as rich Text so file names are never markup."""
-    label = rec["verdict"] if rec["status"] == "ok" else rec["status"]
-    score = "-" if rec["score"] is None else f"{rec['score']:.3f}"
-    if rec["status"] != "ok":
-        faces, note = "-", rec["error"] or rec.get("note") or ""
-    elif rec["whole_image"]:
-        faces, note = "0", "no face: whole image scored"
-    else:
-        faces, note = str(rec["n_faces"]), ""
-    if rec["kind"] == "video" and rec["status"] == "ok":
-        note = f"{len(rec['frames'])} frames, top-25% mean" + (f"; {note}" if note else "")
-    return [
-        (rec["path"], ""),
-        (rec["kind"], ""),
-        (label or "", _STYLE.get(label or "", "dim")),
-        (score, ""),
-        (faces, ""),
-        (note, "dim"),
-    ]
