@@ -1,0 +1,71 @@
+"""The scan report of the bundled samples, opened in headless Chromium (issue 19)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWPORT = (1280, 900)  # a typical laptop window
+
+
+def chromium() -> str:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return browser
+
+
+def headless(browser: str, *args: str) -> str:
+    return subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+    from forensics.scoring import default_model_path
+
+    if not default_model_path().is_file():
+        pytest.skip("no shipped default detector")
+    browser = chromium()  # skip before scanning when there is no browser
+    assert browser
+    out = tmp_path_factory.mktemp("scan") / "out"
+    result = CliRunner().invoke(app, ["scan", str(ROOT / "samples"), "--out", str(out)])
+    assert result.exit_code in (0, 1), result.output  # 1: some sample was flagged fake
+    assert (out / "report.html").is_file()
+    return out / "report.html"
+
+
+def test_scan_report_screenshot_is_not_blank(report, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "report.png"
+    width, height = VIEWPORT
+    headless(chromium(), f"--window-size={width},{height}", f"--screenshot={shot}", report.as_uri())
+    assert shot.is_file()
+    with Image.open(shot) as im:
+        assert im.size == VIEWPORT
+        pixels = np.asarray(im.convert("L"), dtype=np.float32)
+    assert pixels.std() > 10.0  # text, colours and photos, not an empty page
+    assert (pixels < 128).mean() > 0.01  # some dark content on the white page
+
+
+def test_scan_report_dom_has_summary_legend_and_heatmaps(report):
+    dom = headless(chromium(), "--dump-dom", report.as_uri())
+    summary, legend, table = (dom.find(f'id="{k}"') for k in ("summary", "legend", "files"))
+    assert summary >= 0 and legend >= 0 and table >= 0, dom[:2000]
+    assert summary < legend < table  # the summary and legend come before the file list
+    assert "Heatmap colours" in dom and 'class="scale"' in dom
+    heatmaps = re.findall(r'<img src="(heatmaps/[^"]+\.png)"', dom)
+    assert heatmaps, "no heatmap image in the report"
+    assert all((report.parent / src).is_file() for src in heatmaps), heatmaps
