@@ -2,7 +2,9 @@
 
 MTCNN's weights ship inside the facenet-pytorch wheel, so nothing is downloaded. Detection
 runs on a downscaled copy of the photo (fast on large photos); boxes and landmarks are
-returned in the original photo's pixel coordinates.
+returned in the original photo's pixel coordinates. Small face-filled crops where nothing is
+found can get one retry on an upscaled copy (``FaceDetector(retry_small=True)``; off by
+default until the model card's numbers are re-measured with it).
 """
 
 from __future__ import annotations
@@ -58,8 +60,16 @@ class FaceDetector:
         factor: Scale step of MTCNN's image pyramid (smaller: fewer levels, faster).
         channels_last: Run MTCNN's nets in channels-last memory format (same results; its
             ceil-mode max-pools run several times faster on CPU).
+        retry_small: When no face is found in a small, roughly face-shaped image (shorter
+            side under ``SMALL_SIDE`` px, aspect 0.6-1.6, e.g. a face-filled crop), detect
+            once more on an upscaled copy; boxes still come back in original pixels.
 
     """
+
+    SMALL_SIDE = 160
+    """Images whose shorter side is below this may get the upscaled retry."""
+    RETRY_SIDE = 224
+    """The upscaled retry copy's target shorter side (capped at 3x and at ``detect_side``)."""
 
     def __init__(
         self,
@@ -70,6 +80,7 @@ class FaceDetector:
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
         channels_last: bool = False,
+        retry_small: bool = False,
     ) -> None:
         from facenet_pytorch import MTCNN
 
@@ -77,6 +88,7 @@ class FaceDetector:
         self.detect_side = int(detect_side)
         self.min_face_px = int(min_face_px)
         self.min_prob = float(min_prob)
+        self.retry_small = bool(retry_small)
         self._mtcnn = MTCNN(
             keep_all=True,
             min_face_size=self.min_face_px,
@@ -97,7 +109,23 @@ class FaceDetector:
         small, scales = (
             zip(*(self._downscale(im) for im in images), strict=True) if images else ((), ())
         )
-        results: list[list[Face]] = [[] for _ in images]
+        results = self._detect_scaled(list(small), list(scales))
+        if self.retry_small:
+            todo = [i for i, faces in enumerate(results) if not faces]
+            retry = {i: self._upscale_factor(images[i]) for i in todo}
+            retry = {i: k for i, k in retry.items() if k > 1.0}
+            if retry:
+                idx = list(retry)
+                ups = [_upscale(images[i], retry[i]) for i in idx]
+                found = self._detect_scaled([u for u, _ in ups], [k for _, k in ups])
+                for i, faces in zip(idx, found, strict=True):
+                    h, w = images[i].shape[:2]
+                    results[i] = [_clip(f, w, h) for f in faces]
+        return results
+
+    def _detect_scaled(self, small: list[np.ndarray], scales: list[float]) -> list[list[Face]]:
+        """Run MTCNN on resized copies (batched by shape); map faces back by ``scales``."""
+        results: list[list[Face]] = [[] for _ in small]
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, im in enumerate(small):
             by_shape.setdefault(im.shape, []).append(i)
@@ -109,6 +137,14 @@ class FaceDetector:
                 results[i] = _to_faces(boxes[j], probs[j], points[j], scales[i], self.min_prob)
         return results
 
+    def _upscale_factor(self, rgb: np.ndarray) -> float:
+        """Upscale factor for the small-image retry; ``<= 1`` means no retry."""
+        h, w = rgb.shape[:2]
+        short, long = min(h, w), max(h, w)
+        if short < self.min_face_px or short >= self.SMALL_SIDE or not 0.6 <= w / h <= 1.6:
+            return 1.0
+        return min(3.0, self.RETRY_SIDE / short, self.detect_side / long)
+
     def _downscale(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = rgb.shape[:2]
         scale = min(1.0, self.detect_side / max(h, w))
@@ -116,6 +152,25 @@ class FaceDetector:
             return rgb, 1.0
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return resize_rgb(rgb, size), scale
+
+
+def _upscale(rgb: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
+    """Enlarge ``rgb`` by ``factor``; returns the copy and its exact scale (longer side)."""
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return resize_rgb(rgb, size), max(size) / max(h, w)
+
+
+def _clip(face: Face, width: int, height: int) -> Face:
+    """``face`` with its box clipped to the image."""
+    x1, y1, x2, y2 = face.box
+    box = (
+        min(max(x1, 0.0), float(width)),
+        min(max(y1, 0.0), float(height)),
+        min(max(x2, 0.0), float(width)),
+        min(max(y2, 0.0), float(height)),
+    )
+    return Face(box=box, prob=face.prob, landmarks=face.landmarks)
 
 
 def _to_faces(boxes, probs, points, scale: float, min_prob: float) -> list[Face]:

@@ -45,7 +45,9 @@ def train(
     fake: FakeOpt = None,
     manifest: Annotated[
         list[Path] | None,
-        typer.Option(help="CSV/JSONL manifest with path,label,source[,group] (repeatable)."),
+        typer.Option(
+            help="CSV/JSONL manifest; columns path, label, source, optional group (repeatable)."
+        ),
     ] = None,
     holdout_generator: Annotated[
         list[str] | None,
@@ -190,7 +192,7 @@ def train(
     """Train a detector, calibrate it on validation, write OUT/model.safetensors.
 
     Examples:
-      forensics detector train -o runs/det --real ../shared/data/train/real/utkface
+      forensics detector train -o runs/det --real reals/
       --fake fakes/resynth --fake fakes/dcgan --minutes 45
 
       torchrun --nproc_per_node 2 $(which forensics) detector train -o runs/det ...
@@ -202,7 +204,7 @@ def train(
       --fit center --score-size 256 --ema 0.995   # the old spectral branch's recipe
 
       forensics detector train -o runs/v2 --manifest runs/v2_train.csv
-      --arch patch_mobilenet --init ../shared/weights/mobilenetv2_100_in1k.safetensors
+      --arch patch_mobilenet --init weights/mobilenetv2.safetensors
       --input-size 224 --augment-preset heavy   # a pretrained start (see MODEL_CARD)
 
     """
@@ -362,7 +364,7 @@ def eval_(
         Path | None,
         typer.Option(
             help="A folder with real/ and fake/ subfolders, one per source (e.g. "
-            "../shared/data/dev); adds them all to --real and --fake."
+            "data/dev); adds them all to --real and --fake."
         ),
     ] = None,
     reprocess: Annotated[
@@ -400,10 +402,10 @@ def eval_(
     folder of the same name when there is one (stylegan3r256 with ffhq256), else with all reals.
 
     Examples:
-      forensics detector eval runs/det/model.safetensors --real ../shared/data/dev/real/ffhq256
-      --fake ../shared/data/dev/fake/stylegan3r256 --out eval/ --format json
+      forensics detector eval runs/det/model.safetensors --real reals/ffhq
+      --fake fakes/stylegan3 --out eval/ --format json
 
-      forensics detector eval --split ../shared/data/dev --reprocess   # the invariance table
+      forensics detector eval --split data/dev --reprocess   # the invariance table
 
     """
     if fmt not in (OutputFormat.table, OutputFormat.json):

@@ -67,7 +67,7 @@ def train(
     """Train a generator on real face photos; checkpoints, grids and metrics go to --out.
 
     Examples:
-        forensics gan train --family resize_conv --data ../shared/data/train/real/utkface
+        forensics gan train --family resize_conv --data reals/
         --out runs/gan_rc --minutes 30
 
         forensics gan train --out runs/gan_rc --resume --minutes 30
@@ -234,12 +234,12 @@ def sample(
 
     Examples:
         forensics gan sample runs/gan_rc --n 1000 --out fakes/rc --match-codec
-        ../shared/data/train/real/utkface
+        reals/
 
-        forensics gan sample runs/gan_resynth --from ../shared/data/train/real/utkface --n 500
-        --out fakes/resynth --match-codec ../shared/data/train/real/utkface
+        forensics gan sample runs/gan_resynth --from reals/ --n 500
+        --out fakes/resynth --match-codec reals/
 
-        forensics gan sample runs/gan_resynth --from ../shared/data/train/real/facemask --native
+        forensics gan sample runs/gan_resynth --from reals/ --native
         --out fakes/resynth_native
 
     """
@@ -300,7 +300,7 @@ def eval_(
     """Measure a generator: face rate (MTCNN p>0.95), diversity, precision, coverage.
 
     Examples:
-        forensics gan eval runs/gan_rc --real ../shared/data/train/real/utkface --n 256
+        forensics gan eval runs/gan_rc --real reals/ --n 256
 
     """
     from forensics.checkpoint import CheckpointError

@@ -31,7 +31,7 @@ def verify_ids(
     ],
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", "-p", help="TOML policy (see docs/policy.example.toml)."),
+        typer.Option("--policy", "-p", help="TOML policy file (an example is in docs/)."),
     ] = None,
     out: Annotated[
         Path | None,
