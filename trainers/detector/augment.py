@@ -175,15 +175,13 @@ def resize_short_side(rgb: np.ndarray, side: int, resampler: int = 0) -> np.ndar
     h, w = rgb.shape[:2]
     if min(h, w) <= side:
         return rgb
-    scale = side / min(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     flag = {
         "area": cv2.INTER_AREA,
         "linear": cv2.INTER_LINEAR,
         "cubic": cv2.INTER_CUBIC,
         "lanczos": cv2.INTER_LANCZOS4,
     }[RESAMPLERS[resampler]]
-    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=flag)
+    return scale_by(rgb, side / min(h, w), flag)
 
 
 def gaussian_noise(rgb: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -231,13 +229,20 @@ def downscale(rgb: np.ndarray, factor: float) -> np.ndarray:
     return resize_rgb(rgb, (max(8, round(w * factor)), max(8, round(h * factor))))
 
 
-def upscale(rgb: np.ndarray, factor: float) -> np.ndarray:
-    """Enlarge by ``factor`` with the bicubic filter (a small photo blown up)."""
+def scale_by(rgb: np.ndarray, factor: float, interpolation: int) -> np.ndarray:
+    """Resize both sides by ``factor`` (rounded, at least 1 px) with an OpenCV filter flag."""
     import cv2
 
     h, w = rgb.shape[:2]
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=interpolation)
+
+
+def upscale(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """Enlarge by ``factor`` with the bicubic filter (a small photo blown up)."""
+    import cv2
+
+    return scale_by(rgb, factor, cv2.INTER_CUBIC)
 
 
 def unsharp_mask(rgb: np.ndarray, amount: float, sigma: float) -> np.ndarray:

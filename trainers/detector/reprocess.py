@@ -17,13 +17,9 @@ import numpy as np
 
 from forensics.media import encode_jpeg, load_image
 
+from .augment import scale_by
+
 PUBLISHED = "published"
-
-
-def _resize(rgb: np.ndarray, scale: float, interpolation: int) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=interpolation)
 
 
 def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -33,24 +29,24 @@ def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 def box2_q90(rgb: np.ndarray) -> np.ndarray:
     """(a) 2x box downscale (each output pixel the mean of a 2x2 block), then JPEG 90."""
-    return jpeg_round_trip(_resize(rgb, 0.5, cv2.INTER_AREA), 90)
+    return jpeg_round_trip(scale_by(rgb, 0.5, cv2.INTER_AREA), 90)
 
 
 def to256_q75(rgb: np.ndarray) -> np.ndarray:
     """(b) Resize so the longer side is 256 px (area down, bicubic up), then JPEG 75."""
     scale = 256 / max(rgb.shape[:2])
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return jpeg_round_trip(_resize(rgb, scale, interpolation), 75)
+    return jpeg_round_trip(scale_by(rgb, scale, interpolation), 75)
 
 
 def half_q70(rgb: np.ndarray) -> np.ndarray:
     """(c) Half size (area filter), then JPEG 70: a messaging app's copy."""
-    return jpeg_round_trip(_resize(rgb, 0.5, cv2.INTER_AREA), 70)
+    return jpeg_round_trip(scale_by(rgb, 0.5, cv2.INTER_AREA), 70)
 
 
 def up2_q90(rgb: np.ndarray) -> np.ndarray:
     """(d) 2x bicubic upscale, then JPEG 90: a small photo blown up by an editor."""
-    return jpeg_round_trip(_resize(rgb, 2.0, cv2.INTER_CUBIC), 90)
+    return jpeg_round_trip(scale_by(rgb, 2.0, cv2.INTER_CUBIC), 90)
 
 
 # Variant name -> transform, in the order the table prints them.
