@@ -319,12 +319,16 @@ class Detector:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, device: str | torch.device | None = None
+        cls,
+        path: str | os.PathLike,
+        device: str | torch.device | None = None,
+        precision: str = "fp32",
     ) -> Detector:
         """Rebuild a detector from a checkpoint file (never unpickles code).
 
         Raises:
             CheckpointError: Missing, malformed, unsafe or incompatible checkpoint.
+            ValueError: Unknown ``precision``.
 
         """
         state, meta = load_checkpoint(path)
@@ -334,7 +338,14 @@ class Detector:
             model.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: weights do not fit {spec.arch!r}: {exc}") from None
-        return cls(model, spec, device=device, name=Path(path).name, sha256=file_sha256(path))
+        return cls(
+            model,
+            spec,
+            device=device,
+            name=Path(path).name,
+            sha256=file_sha256(path),
+            precision=precision,
+        )
 
     @classmethod
     def load(
@@ -357,11 +368,7 @@ class Detector:
                     "no default detector is shipped in this build yet; pass --model PATH "
                     "(train one with `forensics detector train`)"
                 )
-        detector = cls.from_checkpoint(path, device=device)
-        if precision != "fp32":
-            inference_precision(detector.device, precision)
-            detector.precision = precision
-        return detector
+        return cls.from_checkpoint(path, device=device, precision=precision)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this detector as a self-describing checkpoint."""
