@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/scan_breakdown.py [--photos 200] [--model CKPT] [--batch 16]
-        [--precision fp32|bf16]
+        [--precision fp32|bf16] [--photos-from DIR]
 
 The same 512-px single-face photos as ``benchmarks/scan_speed.py`` are processed in-process in
 batches, each stage timed on its own with the scanner's own objects
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scan_speed import make_photos
+from scan_speed import copy_photos, make_photos
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="detector (default: shipped)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--precision", default="fp32", help="fp32 or bf16 (the detector only)")
+    ap.add_argument("--photos-from", type=Path, default=None, help="time these photos instead")
     args = ap.parse_args()
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -44,7 +45,10 @@ def main() -> None:
     times = {"decode": 0.0, "detect": 0.0, "crop+preprocess": 0.0, "model": 0.0}
     n_faces = 0
     with tempfile.TemporaryDirectory(prefix="scan_breakdown_") as tmp:
-        paths = make_photos(Path(tmp), args.photos)
+        if args.photos_from is None:
+            paths = make_photos(Path(tmp), args.photos)
+        else:
+            paths = copy_photos(args.photos_from, Path(tmp) / "photos", args.photos)
         for start in range(0, len(paths), args.batch):
             t = time.perf_counter()
             images = [load_image(p) for p in paths[start : start + args.batch]]

@@ -2,6 +2,7 @@
 
 Usage:
     python benchmarks/scan_speed.py [--photos 500] [--ref-photos 40] [--model CKPT]
+        [--engine local|ray] [--workers N] [--photos-from DIR]
 
 Photos are made at run time from the public-domain portraits in ``samples/`` (random square
 crops, flips and colour shifts), 512x512 JPEG, one face each, in a temporary folder that is
@@ -15,6 +16,15 @@ deleted afterwards.
 * **reference**: in-process, after its models are built (its start-up is *not* counted):
   facenet-pytorch MTCNN on the whole photo, the face crop resized to 224, torchvision
   ResNet-50 (``weights=None``), one photo at a time, on ``--ref-photos`` of the photos.
+
+Then the provenance A/B of ``benchmarks/provenance_overhead.py`` runs on
+``--provenance-photos`` of them (what reading C2PA and metadata adds to the scan).
+
+* ``--engine ray [--workers N]`` times ``forensics scan --engine ray`` instead (the scan starts
+  its own local Ray instance, so Ray's start-up is included). ``--ref-photos 0`` skips the
+  reference, ``--provenance-photos 0`` the provenance A/B.
+* ``--photos-from DIR`` scans the first ``--photos`` photos of DIR (copied into the temporary
+  folder) instead of the generated ones, e.g. real face photos.
 
 Both are printed in photos/s, with the ratio; with ``--repeat R`` the best of R interleaved
 runs of each is kept. The machine may be shared: numbers are noisy (the load is printed).
@@ -32,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance_overhead import provenance_overhead, report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,6 +69,22 @@ def make_photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
         rgb = np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
         paths.append(save_image(folder / f"photo_{i:04d}.jpg", rgb, quality=90))
     return paths
+
+
+def copy_photos(source: Path, folder: Path, n: int) -> list[Path]:
+    """The first ``n`` photos of ``source`` (sorted), copied into the temporary ``folder``."""
+    import shutil
+
+    from forensics.media import media_kind
+
+    folder.mkdir(parents=True)
+    found = sorted(p for p in source.rglob("*") if p.is_file() and media_kind(p) == "image")
+    if len(found) < n:
+        sys.exit(f"{source} has {len(found)} photos, fewer than --photos {n}")
+    return [
+        Path(shutil.copyfile(src, folder / f"{i:05d}{src.suffix.lower()}"))
+        for i, src in enumerate(found[:n])
+    ]
 
 
 def random_checkpoint(path: Path) -> Path:
@@ -121,12 +148,20 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="detector checkpoint")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept")
     ap.add_argument("--scan-args", default="", help="extra scan options, e.g. '--batch-size 32'")
+    ap.add_argument("--provenance-photos", type=int, default=200,
+                    help="photos for the provenance A/B (0: skip it)")  # fmt: skip
+    ap.add_argument("--engine", choices=("local", "ray"), default="local", help="scan engine")
+    ap.add_argument("--workers", type=int, default=None, help="--engine ray: actors")
+    ap.add_argument("--photos-from", type=Path, default=None, help="scan photos from this folder")
     args = ap.parse_args()
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     with tempfile.TemporaryDirectory(prefix="scan_speed_") as tmp:
         tmp_path = Path(tmp)
-        paths = make_photos(tmp_path / "photos", args.photos)
+        if args.photos_from is None:
+            paths = make_photos(tmp_path / "photos", args.photos)
+        else:
+            paths = copy_photos(args.photos_from, tmp_path / "photos", args.photos)
         model = args.model
         kind = "given checkpoint"
         if model is None:
@@ -137,19 +172,28 @@ def main() -> None:
             else:
                 model, kind = random_checkpoint(tmp_path / "random.safetensors"), "random init"
         extra = args.scan_args.split()
+        if args.engine == "ray":
+            extra += ["--engine", "ray"]
+            extra += [] if args.workers is None else ["--workers", str(args.workers)]
         refs, scans = [], []
         for _ in range(args.repeat):  # interleaved, so a burst of load hits both alike
-            refs.append(time_reference(paths[: args.ref_photos]))
+            if args.ref_photos > 0:
+                refs.append(time_reference(paths[: args.ref_photos]))
             scans.append(time_scan(tmp_path / "photos", model, extra))
-        ref_s, ref_found = min(refs)
+        ref_s, ref_found = min(refs) if refs else (float("nan"), 0)
         scan_s, n_rec, n_faces = min(scans)
         one = tmp_path / "one"
         one.mkdir()
         os.link(paths[0], one / paths[0].name)
         startup_s = min(time_scan(one, model, extra)[0] for _ in range(args.repeat))
+        prov_paths = paths[: args.provenance_photos]
+        prov = provenance_overhead(prov_paths, model, max(2, args.repeat)) if prov_paths else None
     n_ref = min(args.ref_photos, args.photos)
     ref_rate, scan_rate = n_ref / ref_s, n_rec / scan_s
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} at start")
+    workers = f", {args.workers or 'default'} workers" if args.engine == "ray" else ""
+    print(f"engine: {args.engine}{workers}; photos: "
+          f"{args.photos_from or 'generated 512-px crops'}")  # fmt: skip
     print(f"model: {model.name} ({kind}, patch_resnet timing)" if kind == "random init"
           else f"model: {model} ({kind})")  # fmt: skip
     print(
@@ -162,6 +206,8 @@ def main() -> None:
     print(f"forensics scan start-up (a 1-photo scan): {startup_s:.2f} s; after start-up: "
           f"{steady:.1f} photos/s = {steady / ref_rate:.1f}x the reference")  # fmt: skip
     print(f"speed-up: {scan_rate / ref_rate:.1f}x")
+    if prov is not None:
+        print(report(prov, len(prov_paths)))
 
 
 if __name__ == "__main__":

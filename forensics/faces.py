@@ -3,8 +3,9 @@
 MTCNN's weights ship inside the facenet-pytorch wheel, so nothing is downloaded. Detection
 runs on a downscaled copy of the photo (fast on large photos); boxes and landmarks are
 returned in the original photo's pixel coordinates. Small face-filled crops where nothing is
-found can get one retry on an upscaled copy (``FaceDetector(retry_small=True)``; off by
-default until the model card's numbers are re-measured with it).
+found can get one retry on an upscaled copy (``FaceDetector(retry_small=True)``, which the
+scanner and ``detector eval`` use: re-measured on the only dev source with such crops, the 22
+DFDC crops, it left both shipped models' AUC unchanged).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Evidence maps as arrays: pure functions, no file I/O (rendering to disk is the caller's).
 
-The detector's patch-logit map is turned into a ``[0, 1]`` heat array at the crop's size,
-then placed on the original photo and blended as a colour overlay.
+The detector's patch-logit map is calibrated like the face score and turned into a ``[0, 1]``
+heat array at the crop's size, then placed on the original photo (or on a zoomed copy of the
+crop) and blended as a colour overlay. The scale is absolute: never stretched per face.
 """
 
 from __future__ import annotations
@@ -11,14 +12,44 @@ import numpy as np
 from forensics.faces import Box
 
 
-def evidence_to_heat(evidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def evidence_to_heat(
+    evidence: np.ndarray, size: tuple[int, int], bias: float = 0.0, temperature: float = 1.0
+) -> np.ndarray:
     """Patch logits ``(h, w)`` to a float32 heat map of ``size`` ``(width, height)`` in [0, 1].
 
-    The map is passed through a sigmoid (so 0.5 means "no evidence either way", and the
-    scale is comparable across photos) and resized bilinearly; NaN cells (not scored) stay NaN.
+    Each cell is calibrated like the face score, ``sigmoid((logit - bias) / temperature)``,
+    so 0.5 means "no evidence either way" and the scale is the face score's own, the same for
+    every face and photo (never normalised per face: a face that scores low stays dark). The
+    map is then resized bilinearly; NaN cells (not scored) stay NaN.
+
+    Args:
+        evidence: The model's patch-logit map.
+        size: Output ``(width, height)``.
+        bias: The detector's calibration bias (0 for maps already calibrated).
+        temperature: The detector's calibration temperature (1 likewise).
+
     """
-    heat = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(evidence, np.float64), -30, 30)))
+    z = (np.asarray(evidence, np.float64) - float(bias)) / max(float(temperature), 1e-6)
+    heat = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
     return resize_heat(heat, size)
+
+
+def zoom_crop(rgb: np.ndarray, box: Box, side: int) -> np.ndarray:
+    """The ``box`` region of ``rgb`` resized so its longer side is ``side`` (up or down; a copy).
+
+    ``box`` is clipped to the image; an empty region gives a ``1 x 1`` black picture.
+    """
+    from forensics.media import resize_rgb
+
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((1, 1, 3), np.uint8)
+    crop = np.ascontiguousarray(rgb[y1:y2, x1:x2])
+    k = side / max(x2 - x1, y2 - y1)
+    size = (max(1, round((x2 - x1) * k)), max(1, round((y2 - y1) * k)))
+    return crop if size == (x2 - x1, y2 - y1) else resize_rgb(crop, size)
 
 
 def resize_heat(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -68,7 +68,7 @@ def css_gradient(colours: np.ndarray) -> str:
 
 BAR_STYLE = """
 .bar{display:flex;align-items:center;gap:.3rem;font-size:.75em;margin:.1rem 0}
-.bar-label{width:5.5em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.bar-label{width:5.5em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;line-height:1.4}
 .bar-track{position:relative;flex:0 0 80px;height:8px;background:#e6e6e6;border-radius:4px;
 overflow:hidden}.bar-fill{position:absolute;left:0;top:0;bottom:0;background:#1b5e20}
 .bar-fill.hi{background:#b00020}.bar-mark{position:absolute;top:0;bottom:0;width:2px;

@@ -250,13 +250,30 @@ def jpeg_quality_estimate(path: str | os.PathLike) -> int | None:
         with Image.open(path) as im:
             if im.format != "JPEG" or not getattr(im, "quantization", None):
                 return None
-            table = np.asarray(im.quantization[0], dtype=np.float64)
+            fit = ijg_quality(im.quantization[0])
     except (OSError, UnidentifiedImageError):
         return None
-    if table.size != _IJG_LUMA.size:
+    return None if fit is None else fit[0]
+
+
+def ijg_quality(table: Sequence[int]) -> tuple[int, float] | None:
+    """The IJG quality whose scaled standard luminance table is closest to ``table``.
+
+    Args:
+        table: A JPEG luminance quantisation table, 64 values in natural order.
+
+    Returns:
+        ``(quality, mean absolute difference)``: 0 difference means the file used the
+        standard libjpeg tables (Pillow, OpenCV, most web tools); a large one means tables
+        of the camera's or editor's own. ``None`` for a table that is not 8x8.
+
+    """
+    values = np.asarray(list(table), dtype=np.float64)
+    if values.size != _IJG_LUMA.size:
         return None
-    errors = np.abs(_IJG_TABLES - table[None, :]).sum(axis=1)
-    return int(np.argmin(errors)) + 1
+    errors = np.abs(_IJG_TABLES - values[None, :]).mean(axis=1)
+    best = int(np.argmin(errors))
+    return best + 1, float(errors[best])
 
 
 _IJG_LUMA = np.array(

@@ -1,10 +1,99 @@
-"""Plots for scan results, drawn off-screen with matplotlib's Agg backend (imported lazily)."""
+"""Plots for scan results, drawn off-screen with matplotlib's Agg backend (imported lazily).
+
+The figure is built by a function that returns it (:func:`video_timeline_figure`), and only
+:func:`video_timeline_png` writes a file; which frames to mark is a pure function
+(:func:`shown_frames`).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+LINE = "#1565c0"
+HOT = "#b00020"
+
+
+def shown_frames(
+    times_s: Sequence[float], scores: Sequence[float], marked: Sequence[float]
+) -> list[tuple[int, float, float]]:
+    """The marked frames as ``(rank, time, score)``, most suspicious first.
+
+    The rank (1 = highest score; earlier frame first on ties) is the ``#n`` the scan report
+    gives each shown frame, since the scan lists them in that order.
+
+    Args:
+        times_s: Frame times in seconds.
+        scores: Frame scores, one per time.
+        marked: Times of the frames shown in the report (others are ignored).
+
+    """
+    wanted = set(marked)
+    picked = [(t, s) for t, s in zip(times_s, scores, strict=True) if t in wanted]
+    picked.sort(key=lambda ts: (-ts[1], ts[0]))
+    return [(i, t, s) for i, (t, s) in enumerate(picked, start=1)]
+
+
+def video_timeline_figure(
+    times_s: Sequence[float],
+    scores: Sequence[float],
+    threshold: float,
+    title: str = "",
+    marked: Sequence[float] = (),
+) -> Figure:
+    """A video's per-frame scores over time, with the threshold and the frames shown.
+
+    The threshold is a dashed line labelled with its value, the region above it (a fake
+    verdict) is shaded, and each frame shown in the report gets a ring, a dotted vertical
+    line and its ``#n`` above the plot. The legend sits to the right of the axes, off the
+    data.
+
+    Args:
+        times_s: Frame times in seconds.
+        scores: Frame scores (calibrated probabilities), one per time.
+        threshold: Decision threshold.
+        title: Plot title (plain text, e.g. the file name).
+        marked: Times of the frames whose faces the report shows.
+
+    Returns:
+        The figure (not saved).
+
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 2.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.axhspan(threshold, 1.02, color=HOT, alpha=0.07, linewidth=0, label="above threshold")
+    ax.plot(list(times_s), list(scores), marker="o", markersize=3, linewidth=1.2, color=LINE,
+            label="frame score")  # fmt: skip
+    ax.axhline(threshold, linestyle="--", linewidth=1.0, color=HOT,
+               label=f"threshold {threshold:.3f}")  # fmt: skip
+    shown = shown_frames(times_s, scores, marked)
+    if shown:
+        _, ts, ss = zip(*shown, strict=True)
+        ax.scatter(ts, ss, s=70, facecolors="none", edgecolors=HOT, linewidths=1.5, zorder=3,
+                   label="frames shown (#n)")  # fmt: skip
+        top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+        for rank, t, _ in shown:
+            ax.axvline(t, color=HOT, linestyle=":", linewidth=0.9, zorder=1)
+            ax.text(t, 1.02, f"#{rank}", transform=top, ha="center", va="bottom", fontsize=8,
+                    color=HOT)  # fmt: skip
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("P(synthetic)")
+    if title:  # no mathtext from file names
+        ax.set_title(title.replace("$", r"\$"), fontsize=9, loc="left", pad=14)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8,
+              frameon=False)  # fmt: skip
+    return fig
 
 
 def video_timeline_png(
@@ -15,40 +104,21 @@ def video_timeline_png(
     title: str = "",
     marked: Sequence[float] = (),
 ) -> Path:
-    """Draw a video's per-frame scores over time and save them as a PNG.
+    """Draw :func:`video_timeline_figure` and save it as a PNG.
 
     Args:
         path: Destination PNG; parent folders are created.
         times_s: Frame times in seconds.
         scores: Frame scores (calibrated probabilities), one per time.
-        threshold: Decision threshold, drawn as a dashed line.
+        threshold: Decision threshold.
         title: Plot title (plain text, e.g. the file name).
-        marked: Times of the frames whose heatmaps were written (drawn as red dots).
+        marked: Times of the frames whose faces the report shows.
 
     Returns:
         The written path.
 
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(7.0, 2.4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(list(times_s), list(scores), marker="o", markersize=3, linewidth=1.2, color="#1565c0")
-    ax.axhline(threshold, linestyle="--", linewidth=1.0, color="#b00020", label="threshold")
-    marks = [(t, s) for t, s in zip(times_s, scores, strict=True) if t in set(marked)]
-    if marks:
-        ax.scatter(*zip(*marks, strict=True), color="#b00020", zorder=3, s=18, label="heatmaps")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("P(synthetic)")
-    if title:
-        ax.set_title(title.replace("$", r"\$"), fontsize=9)  # no mathtext from file names
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
+    video_timeline_figure(times_s, scores, threshold, title, marked).savefig(path, format="png")
     return path

@@ -46,6 +46,12 @@ class FaceResult:
         frame_index: For videos, the frame this face was found in.
         branches: With a fused detector, each branch's calibrated probability by name (the
             face's ``score`` combines them); ``None`` otherwise.
+        heatmap_source: What drew the evidence map, in words: the model (for a fused
+            detector, the branch that scored the face highest) and how it read the crop,
+            e.g. ``"face_swap branch (...): patch logits of patch_resnet (resnet18) on the
+            whole 180-px crop resized to 128 px"``.
+        crop: The scored crop, zoomed to a fixed side, as JPEG (relative path) or ``None``.
+        heatmap_crop: ``crop`` with the evidence overlay (PNG, relative path) or ``None``.
 
     """
 
@@ -56,6 +62,9 @@ class FaceResult:
     face_prob: float | None = None
     frame_index: int | None = None
     branches: dict[str, float] | None = None
+    heatmap_source: str | None = None
+    crop: str | None = None
+    heatmap_crop: str | None = None
 
 
 @dataclass
@@ -96,6 +105,13 @@ class ScanRecord:
         mtime: The file's modification time (seconds since the epoch) when it was scanned;
             with ``size``, ``path`` and the model's sha256 it tells ``--resume`` that a file
             is already done.
+        verdict_source: ``pixels`` (the detector's score decided) or ``provenance`` (a valid
+            C2PA manifest or embedded generator settings declare AI generation, whatever
+            the score); ``None`` unless ok.
+        band: ``[low, threshold]``: scores in ``[low, threshold)`` are ``uncertain`` (the
+            checkpoint's uncertainty band; ``None`` without one or with ``--threshold``).
+        provenance: Photos: ``{c2pa, metadata, claims, declared, errors}`` from
+            :func:`forensics.provenance.read_provenance` (``None``: not read).
 
     """
 
@@ -120,6 +136,9 @@ class ScanRecord:
     note: str | None = None
     size: int | None = None
     mtime: float | None = None
+    verdict_source: str | None = None
+    band: list[float] | None = None
+    provenance: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScanRecord:
@@ -158,6 +177,7 @@ FILE_FIELDS = [
     "kind",
     "status",
     "verdict",
+    "verdict_source",
     "score",
     "threshold",
     "aggregate",
@@ -169,6 +189,7 @@ FILE_FIELDS = [
     "duration_s",
     "error",
     "note",
+    "provenance",
 ]
 """CSV columns about the file (repeated on every row of ``--per-face``)."""
 FACE_FIELDS = ["x1", "y1", "x2", "y2", "face_score", "face_prob", "frame_index"]
@@ -231,6 +252,7 @@ def csv_rows(
         n_faces=record.get("n_faces") if ok else None,
         whole_image=record.get("whole_image") if ok else None,
         n_frames=len(frames) if frames is not None else None,
+        provenance=" | ".join((record.get("provenance") or {}).get("claims") or []) or None,
     )
     faces = found_faces(record)
     if not per_face and faces:
@@ -339,6 +361,11 @@ def table_row(record: dict[str, Any], root: str | os.PathLike | None = None) -> 
         faces, note = str(record["n_faces"]), ""
     if record["kind"] == "video" and ok:
         note = f"{len(record['frames'])} frames, top-25% mean" + (f"; {note}" if note else "")
+    prov = record.get("provenance") or {}
+    if prov.get("declared") or (prov.get("c2pa") or {}).get("present"):
+        said = prov.get("declared") or prov["claims"][0]
+        rule = "" if record.get("verdict_source") != "provenance" else "verdict by provenance: "
+        note = f"{rule}{said}" + (f"; {note}" if note else "")
     cells = [relative_path(record["path"], root), record["kind"], label or "", score, faces, note]
     return [printable(c) for c in cells]
 

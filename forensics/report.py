@@ -7,6 +7,8 @@ Layout of the output folder::
     thumbs/NNNNN_name.jpg  small previews
     heatmaps/NNNNN_name_faceJ.png   colour overlay on the full photo (or frame)
     heatmaps/NNNNN_name_faceJ.npy   the model's raw patch-logit map (float32)
+    heatmaps/NNNNN_name_faceJ_crop.jpg      the scored crop, zoomed to CROP_SIDE px
+    heatmaps/NNNNN_name_faceJ_crop.png      the same crop with the overlay
     timelines/NNNNN_name.png        per-frame scores of a video
 
 File names start with the input's position in the scan, so odd or duplicate names never
@@ -20,15 +22,23 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forensics.html import BAR_STYLE, STYLE, css_gradient, esc, fmt3, prob_bar
+from forensics.html import BAR_STYLE, STYLE, esc, fmt3
+from forensics.report_faces import FACE_STYLE, faces_html, img_link, legend_html
+from forensics.report_filter import FILTER_SCRIPT, filter_form
+from forensics.report_provenance import PANEL_STYLE, provenance_panel
+
+if TYPE_CHECKING:
+    from forensics.scoring import Calibration
 
 RESULTS_NAME = "results.jsonl"
 REPORT_NAME = "report.html"
 THUMB_SIDE = 256
+CROP_SIDE = 256
+"""Longer side of the zoomed face crops (small faces are enlarged, large ones shrunk)."""
 
 
 def artifact_stem(seq: int, path: str | os.PathLike) -> str:
@@ -70,6 +80,7 @@ class Artifacts:
         crop_box: tuple[int, int, int, int],
         evidence: np.ndarray,
         fake: bool,
+        calibration: Calibration | None = None,
     ) -> tuple[str, str]:
         """Write one face's overlay PNG (photo-sized) and its raw evidence map (``.npy``).
 
@@ -78,8 +89,11 @@ class Artifacts:
             rgb: The photo or frame (not modified).
             box: The face box, drawn on the overlay.
             crop_box: The region that was scored (the evidence map covers it).
-            evidence: The model's patch-logit map ``(h, w)``.
+            evidence: The model's patch-logit map ``(h, w)``, saved as it is.
             fake: Draw the box red (fake) or green.
+            calibration: The detector's; the overlay's cells are calibrated with it like
+                the face score (see :func:`forensics.heatmaps.evidence_to_heat`). ``None``:
+                the map is taken as already calibrated.
 
         Returns:
             ``(overlay_png, raw_npy)`` relative to the output folder.
@@ -89,7 +103,7 @@ class Artifacts:
         from forensics.media import save_image
 
         x1, y1, x2, y2 = crop_box
-        heat = evidence_to_heat(evidence, (max(1, x2 - x1), max(1, y2 - y1)))
+        heat = evidence_to_heat(evidence, (max(1, x2 - x1), max(1, y2 - y1)), *_cal(calibration))
         full = place_heat(heat, crop_box, rgb.shape)
         picture = draw_box(overlay(rgb, full, 0.5), box, (200, 0, 30) if fake else (30, 140, 60))
         folder = self.root / "heatmaps"
@@ -97,6 +111,37 @@ class Artifacts:
         raw = folder / f"{stem}.npy"
         np.save(raw, np.asarray(evidence, dtype=np.float32))
         return self._rel(png), self._rel(raw)
+
+    def face_crop(
+        self,
+        stem: str,
+        rgb: np.ndarray,
+        crop_box: tuple[int, int, int, int],
+        evidence: np.ndarray,
+        calibration: Calibration | None = None,
+    ) -> tuple[str, str]:
+        """Write the scored crop zoomed to :data:`CROP_SIDE` and the same crop with its overlay.
+
+        Args:
+            stem: File stem, as for :meth:`face_heatmap`.
+            rgb: The photo or frame (not modified).
+            crop_box: The region that was scored (the evidence map covers it).
+            evidence: The model's patch-logit map ``(h, w)``.
+            calibration: As for :meth:`face_heatmap`.
+
+        Returns:
+            ``(crop_jpg, overlay_png)`` relative to the output folder.
+
+        """
+        from forensics.heatmaps import evidence_to_heat, overlay, zoom_crop
+        from forensics.media import save_image
+
+        crop = zoom_crop(rgb, crop_box, CROP_SIDE)
+        heat = evidence_to_heat(evidence, (crop.shape[1], crop.shape[0]), *_cal(calibration))
+        folder = self.root / "heatmaps"
+        jpg = save_image(folder / f"{stem}_crop.jpg", crop, quality=90)
+        png = save_image(folder / f"{stem}_crop.png", overlay(crop, heat, 0.5))
+        return self._rel(jpg), self._rel(png)
 
     def timeline(
         self,
@@ -112,6 +157,13 @@ class Artifacts:
 
         path = self.root / "timelines" / f"{stem}.png"
         return self._rel(video_timeline_png(path, times_s, scores, threshold, title, marked))
+
+
+def _cal(calibration: Calibration | None) -> tuple[float, float]:
+    """``(bias, temperature)`` of a calibration; identity for ``None``."""
+    if calibration is None:
+        return 0.0, 1.0
+    return float(calibration.bias), float(calibration.temperature)
 
 
 def read_records(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
@@ -133,6 +185,12 @@ GROUP_TITLES = {
     "skipped": "Skipped",
 }
 
+BAND_NOTE = (
+    "<div class='band-note'>uncertain: the score is above what 95% of real photos the model "
+    "never saw reach, but below the threshold: look closer, it is not a verdict.</div>"
+)
+"""What the uncertainty band means (shown when the model has one)."""
+
 COUNT_LABELS = {
     "fake": "fake",
     "uncertain": "uncertain",
@@ -141,62 +199,20 @@ COUNT_LABELS = {
     "skipped": "skipped",
 }
 
-LEGEND_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
 REPORT_STYLE = """
 .summary{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:baseline;margin-bottom:1rem}
 .counts{display:flex;gap:.5rem;list-style:none;padding:0;margin:0}
 .counts li{border:1px solid #ddd;border-radius:6px;padding:.3rem .7rem;text-align:center}
 .counts .n{display:block;font-size:1.4em}
-.legend{max-width:36rem;margin:1rem 0;font-size:.9em}
-.scale{height:14px;border:1px solid #999;border-radius:3px}
-.ticks{position:relative;height:1.2em;font-size:.8em}
+.legend{max-width:52rem;margin:1rem 0;font-size:.9em}
+.scale{height:14px;max-width:36rem;border:1px solid #999;border-radius:3px}
+.ticks{position:relative;height:1.2em;max-width:36rem;font-size:.8em}
 .ticks span{position:absolute;transform:translateX(-50%)}
 .ticks span:first-child{transform:none}.ticks span:last-child{transform:translateX(-100%)}
 .filter{margin:1rem 0;display:flex;flex-wrap:wrap;gap:.3rem 1rem;align-items:center}
 .filter input[type=search]{min-width:18rem}
-.grouphead th{background:#fafafa;font-size:1.05em}
-.faces{display:flex;flex-wrap:wrap;gap:.5rem}.face{margin:0;max-width:220px}
-.face img{max-height:120px}.face figcaption{font-size:.85em}.timeline img{max-height:200px}
+.grouphead th{background:#fafafa;font-size:1.05em}.timeline img{max-height:220px}
 """
-
-FILTER_SCRIPT = """
-(function () {
-  var form = document.getElementById('filter');
-  if (!form) { return; }
-  form.hidden = false;
-  var query = document.getElementById('filter-path');
-  var boxes = form.querySelectorAll('input[type=checkbox]');
-  var groups = document.querySelectorAll('tbody.group');
-  var shown = document.getElementById('filter-shown');
-  function apply() {
-    var text = query.value.trim().toLowerCase();
-    var on = {};
-    var n = 0;
-    var total = 0;
-    boxes.forEach(function (b) { on[b.value] = b.checked; });
-    groups.forEach(function (g) {
-      var k = 0;
-      g.querySelectorAll('tr.file').forEach(function (row) {
-        total += 1;
-        var path = (row.getAttribute('data-path') || '').toLowerCase();
-        var visible = on[row.getAttribute('data-group')] !== false &&
-          (!text || path.indexOf(text) >= 0);
-        row.hidden = !visible;
-        if (visible) { k += 1; }
-      });
-      g.hidden = k === 0;
-      n += k;
-    });
-    shown.textContent = n + ' of ' + total + ' files shown';
-  }
-  form.addEventListener('input', apply);
-  form.addEventListener('change', apply);
-  form.addEventListener('submit', function (e) { e.preventDefault(); });
-  apply();
-})();
-"""
-"""Plain inline script: filter rows by path text and group. Without it every row shows."""
 
 
 def record_group(rec: dict[str, Any]) -> str:
@@ -222,8 +238,11 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
     The page opens with a summary (counts per verdict, errors and skipped files, the model
     and the threshold), a colour legend for the heatmaps and a filter box; then the files:
     flagged ones first, then uncertain, real, errors and skipped, each group by descending
-    score. The records are read twice (a first pass keeps only counts and sort keys, the
-    second streams the rows in order), so large scans are not held in memory.
+    score. Each face shows its zoomed crop, its overlay and its probability bars side by
+    side (:mod:`forensics.report_faces`); a video's faces are those of its most suspicious
+    frames, above its timeline. The records are read twice (a first pass keeps only counts
+    and sort keys, the second streams the rows in order), so large scans are not held in
+    memory.
 
     Images are linked relative to the report, so the folder can be moved or zipped as a
     whole. Every file name and message is HTML-escaped; the page loads nothing from outside
@@ -250,7 +269,9 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
             if model:
                 models[(str(model.get("name") or ""), str(model.get("sha256") or ""))] = None
             if rec.get("threshold") is not None:
-                thresholds[fmt3(rec["threshold"])] = None
+                band = rec.get("band")
+                inside = f" (uncertain from {fmt3(band[0])})" if band else ""
+                thresholds[fmt3(rec["threshold"]) + inside] = None
             keys.append((_sort_key(group, rec.get("score"), seq), start, group))
         keys.sort()
 
@@ -258,12 +279,13 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
             fh.write(
                 "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
                 "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                f"<title>{esc(title)}</title><style>{STYLE}{BAR_STYLE}{REPORT_STYLE}</style>"
+                f"<title>{esc(title)}</title><style>{STYLE}{BAR_STYLE}{REPORT_STYLE}"
+                f"{FACE_STYLE}{PANEL_STYLE}</style>"
                 f"</head><body><h1>{esc(title)}</h1>\n"
             )
             fh.write(_summary(counts, list(models), list(thresholds)))
-            fh.write(_legend())
-            fh.write(_filter_form(counts))
+            fh.write(legend_html())
+            fh.write(filter_form(sorted(counts.items(), key=lambda kv: _sort_key(kv[0], None, 0))))
             if not keys:
                 fh.write("<p>no files</p>\n")
             else:
@@ -313,71 +335,13 @@ def _summary(counts: dict[str, int], models: list[tuple[str, str]], thresholds: 
     else:
         model = "none (no file was scored)"
     threshold = " / ".join(f"<b>{esc(t)}</b>" for t in thresholds) or "none"
+    band = any("uncertain from" in t for t in thresholds)
     return (
         "<section class='summary' id='summary' aria-label='summary'>"
         f"<ul class='counts'>{items}{others}</ul>"
         f"<div><div>{total} file{'' if total == 1 else 's'}</div>"
-        f"<div>model: {model}</div><div>threshold: {threshold}</div></div></section>\n"
-    )
-
-
-def _legend() -> str:
-    from forensics.heatmaps import colorize
-
-    gradient = css_gradient(colorize(np.linspace(0.0, 1.0, 17)))
-    ticks = "".join(f"<span style='left:{100 * t:.0f}%'>{t:g}</span>" for t in LEGEND_TICKS)
-    return (
-        "<details class='legend' id='legend' open><summary>Heatmap colours</summary>"
-        f"<div class='scale' style='background:{gradient}' role='img' "
-        "aria-label='colour scale: 0 black, 0.5 deep red, 1 pale yellow'></div>"
-        f"<div class='ticks'>{ticks}</div>"
-        "<p>Each overlay colours the scored face crop by the model's per-cell fake-logit "
-        "(its evidence of synthesis in that patch) passed through a sigmoid, "
-        "1/(1+e<sup>&minus;logit</sup>), on the inferno scale above. The scale is fixed from "
-        "0 to 1 and shared by every face and file, not stretched per face, so colours "
-        "compare across faces: weak evidence stays dark instead of being rescaled to look "
-        "hot. Black and purple "
-        "(below 0.5) lean real; deep red, around 0.5, is no evidence either way; orange "
-        "(0.7) to pale yellow (1) is increasingly strong evidence of synthesis. 0.25 and "
-        "0.75 are logits of &minus;1.1 and +1.1. The cells are the model's raw outputs (for "
-        "a fused detector, the map of the branch that scored the face highest, with that "
-        "branch's calibration), so a cell's colour is not the face score. Overlays are "
-        "blended half and half with the photo; parts left uncoloured were not scored. The "
-        "face box is red when that face's own score is a fake verdict, green otherwise.</p>"
-        "</details>\n"
-    )
-
-
-def _filter_form(counts: dict[str, int]) -> str:
-    boxes = "".join(
-        f"<label><input type='checkbox' name='group' value='{esc(g)}' checked> "
-        f"{esc(g)} ({n})</label>"
-        for g, n in sorted(counts.items(), key=lambda kv: _sort_key(kv[0], None, 0))
-    )
-    return (
-        "<form class='filter' id='filter' hidden>"
-        "<label>path contains <input type='search' id='filter-path' "
-        "placeholder='part of a file name or folder' autocomplete='off'></label>"
-        f"{boxes}<span id='filter-shown' aria-live='polite'></span></form>\n"
-    )
-
-
-def _img(src: str | None, alt: str) -> str:
-    if not src:
-        return ""
-    return f"<a href='{esc(src)}'><img src='{esc(src)}' alt='{esc(alt)}' loading='lazy'></a>"
-
-
-def _face(f: dict[str, Any], threshold: Any) -> str:
-    where = "" if f.get("frame_index") is None else f" · frame {f['frame_index']}"
-    score = fmt3(f.get("score"))
-    mark = float(threshold) if fmt3(threshold) else None  # the tick on each branch bar
-    bars = ""
-    if f.get("branches"):  # a fused detector: what each branch thought of this face
-        bars = "".join(prob_bar(str(k), v, mark) for k, v in f["branches"].items())
-    return (
-        f"<figure class='face'>{_img(f.get('heatmap'), f'face {score}{where}')}"
-        f"<figcaption>face score <b>{score}</b>{esc(where)}{bars}</figcaption></figure>"
+        f"<div>model: {model}</div><div>threshold: {threshold}</div>{BAND_NOTE if band else ''}"
+        "</div></section>\n"
     )
 
 
@@ -392,16 +356,17 @@ def _row(rec: dict[str, Any], group: str) -> str:
     if status == "ok":
         if rec.get("whole_image"):
             detail.append("<div>no face found: the whole image was scored</div>")
-        faces = [_face(f, rec.get("threshold")) for f in rec.get("faces") or []]
-        detail.append(f"<div class='faces'>{''.join(faces)}</div>")
+        detail.append(faces_html(rec))
         if rec.get("timeline"):
-            detail.append(f"<div class='timeline'>{_img(rec['timeline'], 'timeline')}</div>")
+            detail.append(f"<div class='timeline'>{img_link(rec['timeline'], 'timeline')}</div>")
+        detail.append(provenance_panel(rec))
         rule = f"<code>{esc(str(rec['aggregate']))}</code> · " if rec.get("aggregate") else ""
         detail.append(f"<div>{rule}threshold {fmt3(rec.get('threshold'))}</div>")
+    by = "<br><small>by provenance</small>" if rec.get("verdict_source") == "provenance" else ""
     return (
         f"<tr class='file' data-group='{esc(group)}' data-path='{esc(str(rec.get('path')))}'>"
-        f"<td>{_img(rec.get('thumbnail'), 'preview')}</td>"
+        f"<td>{img_link(rec.get('thumbnail'), 'preview')}</td>"
         f"<td><code>{esc(str(rec.get('path')))}</code><br>{esc(str(rec.get('kind') or ''))}</td>"
-        f"<td class='{esc(verdict or '')}'>{esc(verdict or '')}</td>"
+        f"<td class='{esc(verdict or '')}'>{esc(verdict or '')}{by}</td>"
         f"<td>{fmt3(rec.get('score'))}</td><td>{''.join(detail)}</td></tr>\n"
     )

@@ -43,6 +43,7 @@ from forensics.media import (
     media_kind,
     probe_video,
 )
+from forensics.provenance import read_provenance, read_video_provenance
 from forensics.records import (
     IMAGE_RULE,
     VIDEO_RULE,
@@ -52,9 +53,12 @@ from forensics.records import (
     display_path,
 )
 from forensics.report import RESULTS_NAME, Artifacts, artifact_stem
+from forensics.report_faces import describe_heatmap
 from forensics.scan_resume import clear_outputs, file_stat
 from forensics.scoring import Detector
 
+MAX_PROVENANCE_BYTES = 256 * 2**20
+"""Photos larger than this are decoded from disk and get no provenance."""
 DETECT_SIDE = 256
 """Faces are looked for on a copy whose longer side is at most this (boxes map back)."""
 
@@ -79,6 +83,10 @@ class ScanConfig:
         threshold: Overrides the checkpoint's decision threshold (``None``: keep it).
         top_frames: Heatmaps are written for this many most suspicious video frames.
         max_pixels: Photos with more pixels are refused (decompression bombs).
+        provenance: Read each photo's provenance (C2PA, metadata) into its record.
+        provenance_rule: A validly signed or embedded declaration of AI generation makes
+            the verdict ``fake`` (``verdict_source="provenance"``); ``False`` reports it only
+            (``--ignore-provenance``).
 
     """
 
@@ -89,6 +97,8 @@ class ScanConfig:
     threshold: float | None = None
     top_frames: int = 3
     max_pixels: int = DEFAULT_MAX_PIXELS
+    provenance: bool = True
+    provenance_rule: bool = True
 
 
 def make_face_detector(device=None, detect_side: int = DETECT_SIDE) -> FaceDetector:
@@ -100,6 +110,8 @@ def make_face_detector(device=None, detect_side: int = DETECT_SIDE) -> FaceDetec
     ``detect_side`` for small faces in group photos. The image pyramid uses a 0.6 scale
     step and stricter first stages (0.7, 0.8, 0.9): far fewer candidate boxes, and faces
     below 0.9 are dropped anyway. Crops are always cut from the full-resolution photo.
+    A small, face-shaped image in which no face is found (a face-filled crop under 160 px)
+    gets one retry on an upscaled copy before the whole image is scored.
     """
     return FaceDetector(
         device=device,
@@ -108,6 +120,7 @@ def make_face_detector(device=None, detect_side: int = DETECT_SIDE) -> FaceDetec
         thresholds=(0.7, 0.8, 0.9),
         factor=0.6,
         channels_last=True,
+        retry_small=True,
     )
 
 
@@ -194,6 +207,7 @@ class Scanner:
         on_record: RecordFn | None = None,
         seqs: Sequence[int] | None = None,
         append: bool = False,
+        write_results: bool = True,
     ) -> Iterator[ScanRecord]:
         """Yield one record per file, in order; ``results.jsonl`` is streamed when writing.
 
@@ -206,10 +220,12 @@ class Scanner:
             on_record: Called after each file with ``(done, total, record)``.
             seqs: Number of each file in its artifact names (default: its position).
             append: Add to ``results.jsonl`` (resuming) instead of clearing the folder first.
+            write_results: ``False``: only the pictures go to the output folder; the caller
+                owns ``results.jsonl`` (a Ray worker, whose driver writes the records).
 
         """
         results = None
-        if self.artifacts is not None:
+        if self.artifacts is not None and write_results:
             if not append:
                 clear_outputs(self.artifacts.root)
             path = self.artifacts.root / RESULTS_NAME
@@ -218,9 +234,11 @@ class Scanner:
         try:
             for done, rec in enumerate(self._records(files, seqs, stats), start=1):
                 rec.model = rec.model or dict(self.model)
-                st = stats.popleft()
+                st, prov = stats.popleft()
                 if st is not None:
                     rec.size, rec.mtime = st
+                if prov is not None:
+                    self._add_provenance(rec, prov)
                 if results is not None:
                     results.write(rec.to_json() + "\n")
                     results.flush()
@@ -234,16 +252,19 @@ class Scanner:
     def _records(
         self, files: Sequence[Path], seqs: Sequence[int] | None, stats: deque
     ) -> Iterator[ScanRecord]:
-        """Records in file order; each file's ``(size, mtime)`` is appended to ``stats``."""
+        """Records in file order; each file's ``((size, mtime), provenance)`` goes to ``stats``."""
         bs = max(1, self.config.batch_size)
         pool = ThreadPoolExecutor(max_workers=1)
         try:
             pending: list[tuple[int, Path, np.ndarray]] = []
             pixels = 0
-            load = lambda p: (file_stat(p), self._load(p))  # noqa: E731 - stat, then read
-            for i, path, (st, loaded) in _prefetch(files, load, pool, PREFETCH):
+            load = lambda p: (file_stat(p), *self._read(p))  # noqa: E731 - stat, then read
+            for i, path, (st, loaded, prov) in _prefetch(files, load, pool, PREFETCH):
                 seq = i if seqs is None else seqs[i]
-                stats.append(st)
+                stats.append((st, prov))
+                if i % bs == 0:  # batches never span a multiple of batch_size, so a Ray
+                    yield from self._score_photos(pending)  # chunk of it batches the same
+                    pending, pixels = [], 0
                 if isinstance(loaded, np.ndarray):
                     pending.append((seq, path, loaded))
                     pixels += loaded.shape[0] * loaded.shape[1]
@@ -261,8 +282,27 @@ class Scanner:
         finally:  # on Ctrl-C, do not decode the files read ahead
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _load(self, path: Path) -> np.ndarray | ScanRecord | None:
-        """Photo pixels, a finished (error/skipped) record, or ``None`` for a video."""
+    def _read(self, path: Path) -> tuple[np.ndarray | ScanRecord | None, dict | None]:
+        """:meth:`_load` and, for photos, the provenance, from one read of the file."""
+        kind = media_kind(path) if self.config.provenance else "other"
+        if kind == "video":
+            loaded = self._load(path)
+            return loaded, (read_video_provenance(path) if loaded is None else None)
+        if kind != "image":
+            return self._load(path), None
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_PROVENANCE_BYTES:
+                return self._load(path), None
+            data = path.read_bytes()
+        except OSError:  # _load says what is wrong with the file
+            return self._load(path), None
+        return self._load(path, data), (read_provenance(data) if data else None)
+
+    def _load(self, path: Path, data: bytes | None = None) -> np.ndarray | ScanRecord | None:
+        """Photo pixels, a finished (error/skipped) record, or ``None`` for a video.
+
+        ``data``: the file's bytes when already read (decoded from memory, not read again).
+        """
         kind = media_kind(path)
         shown = display_path(path)
         if kind == "other":
@@ -276,7 +316,7 @@ class Scanner:
             if kind == "other":
                 return ScanRecord(shown, kind, "skipped", note="not a regular file")
             if kind == "image":
-                return load_image(path, max_pixels=self.config.max_pixels)
+                return load_image(path if data is None else data, max_pixels=self.config.max_pixels)
         except MediaError as exc:
             return ScanRecord(shown, kind, "error", error=str(exc))
         except Exception as exc:  # never let one file stop the scan
@@ -332,6 +372,7 @@ class Scanner:
             branches=None
             if face.prediction.branches is None
             else {k: round(v, 4) for k, v in face.prediction.branches.items()},
+            heatmap_source=describe_heatmap(self.analyzer.detector, face),
         )
         if self.artifacts is not None:
             h, w = rgb.shape[:2]
@@ -341,8 +382,12 @@ class Scanner:
                 else square_box(face.box, self.analyzer.detector.preprocess.crop_margin, w, h)
             )
             fake = self._verdict(face.score) == "fake"
+            evidence, cal = face.prediction.evidence, self.calibration
             result.heatmap, result.heatmap_raw = self.artifacts.face_heatmap(
-                stem, rgb, face.box, crop_box, face.prediction.evidence, fake
+                stem, rgb, face.box, crop_box, evidence, fake, cal
+            )
+            result.crop, result.heatmap_crop = self.artifacts.face_crop(
+                stem, rgb, crop_box, evidence, cal
             )
         return result
 
@@ -399,6 +444,12 @@ class Scanner:
             detections[i] = faces
         return self.analyzer.score_detections(images, detections)
 
+    def _add_provenance(self, rec: ScanRecord, prov: dict) -> None:
+        """Attach the provenance; a declaration of AI generation makes an ok verdict fake."""
+        rec.provenance = prov
+        if rec.status == "ok" and prov.get("declared") and self.config.provenance_rule:
+            rec.verdict, rec.verdict_source = "fake", "provenance"
+
     def _verdict(self, score: float) -> str:
         return self.calibration.verdict(score, self.config.threshold)
 
@@ -414,6 +465,10 @@ class Scanner:
             model=dict(self.model),
             threshold=float(self.threshold),
             aggregate=rule,
+            verdict_source="pixels",
+            band=None
+            if self.config.threshold is not None or self.calibration.band is None
+            else [float(v) for v in self.calibration.band],
             width=int(width),
             height=int(height),
         )

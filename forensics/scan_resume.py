@@ -131,7 +131,7 @@ def _artifacts(record: dict[str, Any]) -> list[str]:
     names = [record.get("thumbnail"), record.get("timeline")]
     for face in record.get("faces") or []:
         if isinstance(face, dict):
-            names += [face.get("heatmap"), face.get("heatmap_raw")]
+            names += [face.get(k) for k in ("heatmap", "heatmap_raw", "crop", "heatmap_crop")]
     return [n for n in names if isinstance(n, str)]
 
 

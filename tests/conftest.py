@@ -72,3 +72,17 @@ def shared_data_or_skip() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def tiny_faces(tmp_path_factory, portrait_rgb) -> Path:
+    """24 small crops of the public-domain portrait, saved as JPEG (quality 60)."""
+    from forensics.media import save_image
+
+    folder = tmp_path_factory.mktemp("faces")
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        y, x = rng.integers(0, 60, 2)
+        crop = portrait_rgb[y : y + 300, x : x + 300]
+        save_image(folder / f"face_{i:02d}.jpg", crop, quality=60)
+    return folder

@@ -51,6 +51,15 @@ def test_default_model_is_small_and_self_describing() -> None:
     assert "seed" in meta["info"] and meta["info"]["data"]
 
 
+def test_default_model_has_an_uncertainty_band_below_its_threshold() -> None:
+    meta = read_meta(default_model_path())
+    low, high = meta["calibration"]["band"]
+    assert 0.0 < low < high == meta["calibration"]["threshold"]
+    fit = meta["info"]["uncertainty_band"]
+    assert fit["band_fpr"] == 0.05 and fit["sources"]["ffhq_140k"]["n"] == 500
+    assert meta["info"]["threshold_floor"]["max_fpr"] == 0.05  # the earlier ceiling is kept
+
+
 def test_scan_samples_records_every_file(scan_out) -> None:
     result, _ = scan_out
     records = json.loads(result.stdout)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import make_tiny_checkpoint
 from typer.testing import CliRunner
 
 from forensics.checkpoint import load_checkpoint
@@ -100,3 +101,31 @@ def test_threshold_cli(tiny_checkpoint, reals, tmp_path):
     bad = runner.invoke(app, [*args, "--max-fpr", "1.5"])
     assert bad.exit_code == 2
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_band_low_is_the_score_each_source_reaches_at_band_fpr():
+    from trainers.detector.floor import band_low
+
+    a, b = np.linspace(0.0, 0.5, 100), np.linspace(0.0, 0.8, 100)
+    low = band_low({"a": a, "b": b}, band_fpr=0.1)
+    assert np.mean(b >= low) <= 0.1 and np.mean(a >= low) == 0.0  # the harder source sets it
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        band_low({"a": a}, band_fpr=1.0)
+
+
+def test_band_only_keeps_the_threshold_and_makes_scores_uncertain(reals, tmp_path):
+    ckpt = make_tiny_checkpoint(tmp_path / "strict.safetensors", threshold=0.99)
+    det = Detector.from_checkpoint(ckpt, device="cpu")
+    banded, summary = apply_floor(det, [reals / "one", reals / "two"], None, band_fpr=0.4)
+    cal = banded.calibration
+    assert cal.threshold == det.calibration.threshold == summary["threshold"] == 0.99
+    assert cal.band is not None and summary["band"] == (cal.band[0], 0.99)
+    assert cal.verdict((cal.band[0] + 0.99) / 2) == "uncertain" and cal.verdict(0.99) == "fake"
+    assert cal.verdict(cal.band[0] - 1e-6) == "real"
+    assert all(0.0 < m["in_band"] <= 0.4 for m in summary["sources"].values())
+    args = ["detector", "threshold", str(ckpt), "--real", str(reals / "one"),
+            "-o", str(tmp_path / "b.safetensors"), "--keep-threshold", "--band-fpr", "0.4",
+            "--device", "cpu", "--format", "json"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["threshold"] == 0.99

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from forensics.checkpoint import file_sha256, read_meta
 from forensics.cli.main import app
-from forensics.media import jpeg_quality_estimate, load_image, save_image
+from forensics.media import jpeg_quality_estimate, load_image
 from trainers.gan.config import FAMILIES, GanConfig
 from trainers.gan.sample import sample_images
 from trainers.gan.train import StepInfo, TrainingDiverged, train
@@ -20,18 +20,6 @@ runner = CliRunner()
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_faces(tmp_path_factory, portrait_rgb):
-    """24 small crops of the public-domain portrait, saved as JPEG (quality 60)."""
-    folder = tmp_path_factory.mktemp("faces")
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        y, x = rng.integers(0, 60, 2)
-        crop = portrait_rgb[y : y + 300, x : x + 300]
-        save_image(folder / f"face_{i:02d}.jpg", crop, quality=60)
-    return folder
 
 
 def _cfg(folder, family="resize_conv", **kw) -> GanConfig:

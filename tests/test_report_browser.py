@@ -69,3 +69,32 @@ def test_scan_report_dom_has_summary_legend_and_heatmaps(report):
     heatmaps = re.findall(r'<img src="(heatmaps/[^"]+\.png)"', dom)
     assert heatmaps, "no heatmap image in the report"
     assert all((report.parent / src).is_file() for src in heatmaps), heatmaps
+    crops = re.findall(r'<img src="(heatmaps/[^"]+_crop\.(?:jpg|png))"', dom)
+    assert crops and all((report.parent / src).is_file() for src in crops), crops
+    assert dom.count('class="face-views"') == len(crops) // 2  # crop and overlay per face
+    assert dom.count("map: ") == len(crops) // 2  # what drew each map
+    assert "most suspicious frames, faces zoomed" in dom  # the sample videos
+
+
+def test_sample_faces_that_score_low_look_cooler(report):
+    """On the samples, every overlay of a face under the threshold is darker than any above it.
+
+    The overlay is half photo, half heat colour, so the colour's lightness is recovered as
+    twice the overlay's minus the crop's (inferno's lightness rises with the value).
+    """
+    import json
+
+    from forensics.media import load_image
+
+    def luma(rel: str) -> np.ndarray:
+        rgb = load_image(report.parent / rel).astype(np.float32)
+        return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+    low, high = [], []
+    for line in (report.parent / "results.jsonl").read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        for face in rec.get("faces") or []:
+            heat = float((2.0 * luma(face["heatmap_crop"]) - luma(face["crop"])).mean())
+            (high if face["score"] >= rec["threshold"] else low).append(heat)
+    assert low and high
+    assert max(low) < min(high), (low, high)

@@ -55,7 +55,8 @@ def records(out: Path) -> list[dict]:
 
 
 def pictures(rec: dict) -> list[str]:
-    faces = [p for f in rec["faces"] for p in (f["heatmap"], f["heatmap_raw"])]
+    keys = ("heatmap", "heatmap_raw", "crop", "heatmap_crop")
+    faces = [f[k] for f in rec["faces"] for k in keys]
     return [p for p in [rec["thumbnail"], rec["timeline"], *faces] if p]
 
 

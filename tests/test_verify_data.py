@@ -26,6 +26,43 @@ def utk_paths(shared: Path, n: int, stride: int = 37) -> list[Path]:
     return picks
 
 
+def ffhq_paths(shared: Path, n: int, stride: int = 23) -> list[Path]:
+    """``n`` FFHQ portraits (256 px), every ``stride``-th in sorted order (deterministic)."""
+    folder = shared / "train" / "real" / "ffhq_140k"
+    picks = sorted(folder.glob("*.jpg"))[::stride][:n]
+    if len(picks) < n:
+        pytest.skip(f"need {n} FFHQ photos in {folder}")
+    return picks
+
+
+def at_face_height(
+    rgb: np.ndarray, box: tuple[float, ...], face_h: int, blur: float = 0.0, quality: int = 85
+) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The whole photo resized so the face ``box`` is ``face_h`` px tall, blurred (Gaussian,
+    sigma ``blur`` x ``face_h``) and JPEG-encoded; returns it and the box in its pixels."""
+    import cv2
+
+    from forensics.media import encode_jpeg, load_image, resize_rgb
+
+    s = face_h / (box[3] - box[1])
+    img = resize_rgb(rgb, (round(rgb.shape[1] * s), round(rgb.shape[0] * s)))
+    if blur:
+        img = cv2.GaussianBlur(img, (0, 0), blur * face_h)
+    return load_image(encode_jpeg(img, quality)), tuple(v * s for v in box)
+
+
+def tiny_face_photo(face: np.ndarray, size: tuple[int, int], side: int, seed: int) -> np.ndarray:
+    """``face`` (a head crop) shrunk to ``side`` px wide, pasted into a plain ``size`` frame."""
+    from forensics.media import resize_rgb
+
+    w, h = size
+    canvas = gradient_noise(w, h, seed)
+    small = resize_rgb(face, (side, max(1, round(side * face.shape[0] / face.shape[1]))))
+    y, x = h * 2 // 5, w * 3 // 5
+    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return canvas
+
+
 def gradient_noise(w: int, h: int, seed: int) -> np.ndarray:
     """A smooth colour gradient with mild noise: a photo-like scene with no face."""
     rng = np.random.default_rng(seed)

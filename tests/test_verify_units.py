@@ -116,6 +116,66 @@ def test_blur_exposure_and_size_checks(portrait_rgb):
     np.testing.assert_array_equal(portrait_rgb, before)
 
 
+PORTRAIT_FACE = (171.0, 111.0, 356.0, 331.0)
+"""MTCNN's box of the face in ``portrait_rgb`` (512x600): 185x220 px."""
+
+
+def portrait_at(rgb: np.ndarray, face_h: int, blur: float = 0.0, noise: float = 0.0, seed=0):
+    """The whole portrait resized so its face is ``face_h`` px tall, then blurred (Gaussian,
+    sigma ``blur`` x the face height), noised and JPEG-encoded; returns it and the face."""
+    import cv2
+
+    from forensics.media import encode_jpeg, load_image, resize_rgb
+
+    s = face_h / (PORTRAIT_FACE[3] - PORTRAIT_FACE[1])
+    img = resize_rgb(rgb, (round(rgb.shape[1] * s), round(rgb.shape[0] * s)))
+    if blur:
+        img = cv2.GaussianBlur(img, (0, 0), blur * face_h)
+    if noise:
+        img = img + np.random.default_rng(seed).normal(0, noise, img.shape)
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    return load_image(encode_jpeg(img, 85)), face_at(tuple(v * s for v in PORTRAIT_FACE))
+
+
+@pytest.mark.parametrize("face_h", [80, 150, 300, 600])
+def test_blurred_faces_are_blurry_and_sharp_ones_not_at_every_size(portrait_rgb, face_h):
+    p = Policy()
+    sharp, face = portrait_at(portrait_rgb, face_h)
+    res = checks.blurry(sharp, face, p)
+    assert res.reasons == [] and res.scores["sharpness"] > 2 * p.min_sharpness
+    noisy, _ = portrait_at(portrait_rgb, face_h, noise=4.0)
+    assert checks.blurry(noisy, face, p).reasons == []
+    # A blur of 2 % of the face height is plainly visible; 5 % leaves a smudge. Sensor noise
+    # on top must not make a blurred face look sharp.
+    for blur in (0.02, 0.05):
+        for noise in (0.0, 4.0):
+            rgb, _ = portrait_at(portrait_rgb, face_h, blur, noise)
+            res = checks.blurry(rgb, face, p)
+            assert res.reasons == ["blurry"], (face_h, blur, noise, res.scores)
+
+
+def test_sharpness_is_comparable_across_photo_sizes(portrait_rgb):
+    """The same face at face heights 100-800 px: the old 128-px Laplacian variance of a face
+    blurred by 1.5 % of its height passed; here it stays far below the sharp face."""
+    sizes = (100, 200, 400, 800)
+    sharp = [checks.sharpness(*portrait_at(portrait_rgb, h)) for h in sizes]
+    soft = [checks.sharpness(*portrait_at(portrait_rgb, h, blur=0.015)) for h in sizes]
+    assert max(sharp) / min(sharp) < 1.5 and max(soft) / min(soft) < 1.5
+    assert max(soft) < min(sharp) / 3
+    flat = np.full((300, 300, 3), 128, np.uint8)
+    assert checks.sharpness(flat, face_at((50, 50, 250, 250))) == 0.0
+
+
+def test_small_face_retry_side():
+    from forensics.verify.pipeline import MAX_RETRY_SIDE, small_face_side
+
+    # MTCNN looks for 20-px faces: 32-px faces in a 2400-px photo need a 1500-px copy.
+    assert small_face_side((1800, 2400, 3), 20, 32) == 1500
+    assert small_face_side((300, 400, 3), 20, 10) == 400  # never upscaled
+    assert small_face_side((6000, 8000, 3), 20, 32) == MAX_RETRY_SIDE
+    assert small_face_side((1800, 2400, 3), 20, 0) == 2400
+
+
 def test_count_faces_ignores_small_background_faces():
     p = Policy()
     main, other = face_at((0, 0, 200, 200)), face_at((300, 0, 340, 40))

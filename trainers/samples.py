@@ -103,6 +103,38 @@ def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | No
     return written
 
 
+def make_provenance_samples(samples: Path) -> list[Path]:
+    """Two GAN faces that say what they are: a signed C2PA manifest, and generator settings.
+
+    ``fake_c2pa_gan_face.jpg`` is ``fake_gan_face_1.png`` as JPEG with a C2PA manifest that
+    declares ``trainedAlgorithmicMedia``, signed by a throwaway certificate made for it (its
+    key is discarded). ``fake_params_gan_face.png`` is ``fake_gan_face_2.png`` with an
+    AUTOMATIC1111-style ``parameters`` text chunk naming the project's generator.
+    """
+    from PIL import Image, PngImagePlugin
+
+    from forensics.media import encode_jpeg
+    from forensics.provenance.signing import sign_image, throwaway_credentials
+
+    signed = sign_image(
+        encode_jpeg(load_image(samples / "fake_gan_face_1.png"), 95),
+        "image/jpeg",
+        throwaway_credentials(signer="forensics sample signer"),
+        title="fake_c2pa_gan_face.jpg",
+        software="forensics gan (resize_conv default generator)",
+    )
+    (samples / "fake_c2pa_gan_face.jpg").write_bytes(signed)
+    info = PngImagePlugin.PngInfo()
+    info.add_text(
+        "parameters",
+        "a face\nSteps: 1, Sampler: forensics gan, CFG scale: 1, Seed: 2026, Size: 64x64, "
+        "Model: forensics resize_conv default generator",
+    )
+    out = samples / "fake_params_gan_face.png"
+    Image.fromarray(load_image(samples / "fake_gan_face_2.png")).save(out, pnginfo=info)
+    return [samples / "fake_c2pa_gan_face.jpg", out]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: rebuild the generated files in ``samples/``."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -115,13 +147,23 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="resynth generator for the re-synthesised twins (default: the shipped one)",
     )
+    parser.add_argument(
+        "--provenance-only",
+        action="store_true",
+        help="only rebuild the two files with provenance (from the GAN faces already there)",
+    )
     args = parser.parse_args(argv)
+    if args.provenance_only:
+        for path in make_provenance_samples(args.samples):
+            print(path)
+        return
     written = [
         make_real_video(
             args.samples / "real_grace_hopper.jpg", args.samples / "real_video_grace_hopper.mp4"
         )
     ]
     written += make_fakes(args.samples, args.generator, args.resynth)
+    written += make_provenance_samples(args.samples)
     for path in written:
         print(path)
 

@@ -50,6 +50,13 @@ class OutputFormat(enum.StrEnum):
     csv = "csv"
 
 
+class Engine(enum.StrEnum):
+    """Where ``scan`` and ``gan sample`` work: this process, or Ray workers (``forensics[ray]``)."""
+
+    local = "local"
+    ray = "ray"
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -154,6 +154,20 @@ def threshold(
         float,
         typer.Option(min=0.0001, max=0.9999, help="Largest share of any folder's photos flagged."),
     ] = 0.05,
+    keep_threshold: Annotated[
+        bool,
+        typer.Option("--keep-threshold", help="Leave the threshold as it is (with --band-fpr)."),
+    ] = False,
+    band_fpr: Annotated[
+        float | None,
+        typer.Option(
+            "--band-fpr",
+            min=0.0001,
+            max=0.9999,
+            help="Refit the uncertainty band: from the score this share of each folder's "
+            "photos reaches, up to the threshold; scores inside it read 'uncertain'.",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
@@ -162,11 +176,15 @@ def threshold(
     The calibrated threshold holds its FPR on the pooled validation reals; a hard real source
     inside that pool (heavily processed photos) can still be flagged far more often. The copy
     keeps the weights, temperature and bias, and records both thresholds and each folder's
-    rates in its header. The threshold is never lowered.
+    rates in its header. The threshold is never lowered. --band-fpr also fits the
+    uncertainty band on the folders (--keep-threshold: only that).
 
     Examples:
       forensics detector threshold runs/det/model.safetensors --real unused/facemask
       --real unused/utkface --max-fpr 0.05 -o runs/det/model_floor.safetensors
+
+      forensics detector threshold model.safetensors --real unused/utkface --band-fpr 0.05
+      --keep-threshold -o model_band.safetensors
 
     """
     from forensics.checkpoint import CheckpointError
@@ -177,7 +195,9 @@ def threshold(
         detector = Detector.from_checkpoint(model, device=device)
         with make_progress(transient=True) as progress:
             progress.add_task("scoring real photos", total=None, status="")
-            floored, summary = apply_floor(detector, real, max_fpr)
+            floored, summary = apply_floor(
+                detector, real, None if keep_threshold else max_fpr, band_fpr
+            )
     except (ValueError, CheckpointError) as exc:
         fail(str(exc))
     path = floored.save(out)
@@ -189,8 +209,12 @@ def threshold(
         f"{path}: threshold {summary['threshold_before']:.4f} -> {summary['threshold']:.4f}",
         highlight=False,
     )
+    if summary["band"] is not None:
+        low, high = summary["band"]
+        console.print(f"uncertainty band [{low:.4f}, {high:.4f})", highlight=False)
     for name, m in summary["sources"].items():
         console.print(
-            f"  {name}: {m['n']} photos, flagged {m['fpr_before']:.2%} -> {m['fpr_after']:.2%}",
+            f"  {name}: {m['n']} photos, flagged {m['fpr_before']:.2%} -> {m['fpr_after']:.2%}"
+            f", uncertain {m['in_band']:.2%}",
             highlight=False,
         )

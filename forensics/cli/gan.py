@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from forensics.cli.common import DeviceOpt, OutputFormat, console, err_console, fail
+from forensics.cli.common import DeviceOpt, Engine, OutputFormat, console, err_console, fail
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -18,6 +18,19 @@ app = typer.Typer(
         "(the detector's training data)."
     ),
 )
+
+
+FeaturesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--features",
+        exists=True,
+        dir_okay=False,
+        help="MobileNetV2 ImageNet weights (timm mobilenetv2_100, safetensors): measure "
+        "mode collapse in its feature space (Fréchet distance, precision/recall, "
+        "density/coverage, CrossLID). Without them those figures are unavailable.",
+    ),
+]
 
 
 @app.command(no_args_is_help=True)
@@ -42,7 +55,29 @@ def train(
     batch: Annotated[int, typer.Option(help="Images per step.")] = 32,
     lr_g: Annotated[float, typer.Option("--lr-g", help="Generator learning rate.")] = 2e-4,
     lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator learning rate.")] = 2e-4,
-    r1_gamma: Annotated[float, typer.Option("--r1-gamma", help="R1 penalty weight.")] = 0.1,
+    r1_gamma: Annotated[
+        float, typer.Option("--r1-gamma", help="R1 penalty weight (0: off).")
+    ] = 0.1,
+    beta1: Annotated[float, typer.Option("--beta1", help="Adam beta1 of G and D.")] = 0.5,
+    ema_decay: Annotated[
+        float, typer.Option("--ema-decay", help="EMA of G used for sampling (0: off).")
+    ] = 0.995,
+    no_spectral_norm: Annotated[
+        bool, typer.Option("--no-spectral-norm", help="No spectral norm in D.")
+    ] = False,
+    no_mbstd: Annotated[
+        bool, typer.Option("--no-mbstd", help="No minibatch-stddev feature in D.")
+    ] = False,
+    features: FeaturesOpt = None,
+    stop_on_collapse: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-collapse",
+            help="End the run when coverage falls below half its best and stays there for 3 "
+            "evaluations.",
+        ),
+    ] = False,
+    eval_n: Annotated[int, typer.Option("--eval-n", min=8, help="Samples per evaluation.")] = 64,
     upsample: Annotated[
         str,
         typer.Option(help="auto, nearest, bilinear (resize_conv/resynth) or transposed (resynth)."),
@@ -66,6 +101,11 @@ def train(
 ) -> None:
     """Train a generator on real face photos; checkpoints, grids and metrics go to --out.
 
+    Every --eval-every steps the EMA generator is measured into metrics.jsonl:
+    face rate, pixel-space diversity and coverage, and with --features also
+    MobileNetV2-space coverage, density and CrossLID. history.png plots them
+    with the losses; `forensics gan eval RUN --real DIR` prints the history.
+
     Examples:
         forensics gan train --family resize_conv --data reals/
         --out runs/gan_rc --minutes 30
@@ -86,6 +126,13 @@ def train(
         lr_g=lr_g,
         lr_d=lr_d,
         r1_gamma=r1_gamma,
+        beta1=beta1,
+        ema_decay=ema_decay,
+        spectral_norm=not no_spectral_norm,
+        mbstd=not no_mbstd,
+        features=str(features) if features is not None else None,
+        stop_on_collapse=stop_on_collapse,
+        eval_n=eval_n,
         upsample=upsample,
         crop=crop,
         max_images=max_images,
@@ -222,6 +269,22 @@ def sample(
     ] = 512,
     device: DeviceOpt = "auto",
     batch: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="local, or ray: shards of --batch images on Ray workers (pip install "
+            "'forensics\\[ray]'); the same files whatever the worker count. Not with --native.",
+        ),
+    ] = Engine.local,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="--engine ray: tasks at once (default: all CPUs)."),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="--engine ray: a Ray cluster to join (default: local)."),
+    ] = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="Summary format.")
     ] = OutputFormat.table,
@@ -242,6 +305,8 @@ def sample(
         forensics gan sample runs/gan_resynth --from reals/ --native
         --out fakes/resynth_native
 
+        forensics gan sample runs/gan_rc --n 100000 --out fakes/rc --engine ray
+
     """
     from forensics.checkpoint import CheckpointError
     from forensics.cli.common import make_progress
@@ -251,6 +316,21 @@ def sample(
     task = progress.add_task("sampling", total=None, status="")
     if native and from_dir is None:
         fail("--native re-synthesises real photos: pass --from DIR")
+    if engine is Engine.local and (workers is not None or address is not None):
+        fail("--workers and --address need --engine ray")
+    engine_errors: tuple[type[Exception], ...] = ()
+    if engine is Engine.ray:
+        if native:
+            fail("--native runs on the local engine only")
+        from rich.markup import escape
+
+        try:
+            from forensics.scan_ray import EngineError, import_ray
+
+            import_ray()
+        except ImportError as exc:
+            fail(escape(str(exc)))
+        engine_errors = (EngineError,)
     try:
         with progress:
             if native:
@@ -260,13 +340,22 @@ def sample(
                     checkpoint, from_dir, out, n=n, seed=seed, max_side=max_side, device=device,
                     on_progress=lambda d, t: progress.update(task, completed=d, total=t),
                 )  # fmt: skip
+            elif engine is Engine.ray:
+                from trainers.gan.sample_ray import sample_images_ray
+
+                records = sample_images_ray(
+                    checkpoint, n, out, seed=seed, fmt=image_fmt.value, quality=quality,
+                    match_codec=match_codec, from_dir=from_dir, device=device, batch=batch,
+                    workers=workers, address=address,
+                    on_progress=lambda d, t: progress.update(task, completed=d, total=t),
+                )  # fmt: skip
             else:
                 records = sample_images(
                     checkpoint, n, out, seed=seed, fmt=image_fmt.value, quality=quality,
                     match_codec=match_codec, from_dir=from_dir, device=device, batch=batch,
                     on_progress=lambda d, t: progress.update(task, completed=d, total=t),
                 )  # fmt: skip
-    except (CheckpointError, ValueError) as exc:
+    except (CheckpointError, ValueError, *engine_errors) as exc:
         fail(str(exc))
     formats: dict[str, int] = {}
     for r in records:
@@ -293,21 +382,65 @@ def eval_(
     n: Annotated[int, typer.Option("--n", help="Samples (and at most this many reals).")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the latents.")] = 0,
     device: DeviceOpt = "auto",
+    features: FeaturesOpt = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
-    """Measure a generator: face rate (MTCNN p>0.95), diversity, precision, coverage.
+    """Measure a generator: face rate, diversity and, with --features, mode collapse.
+
+    Face rate: MTCNN p>0.95. Diversity, precision and coverage in a 16-px
+    pixel space. With --features: Fréchet distance, precision, recall,
+    density, coverage (k=5) and CrossLID (k=20, lower is better) in
+    MobileNetV2 feature space, for the samples against --n real photos and,
+    as the reference line, for those photos against --n others. A run folder
+    also shows its training history.
 
     Examples:
-        forensics gan eval runs/gan_rc --real reals/ --n 256
+        forensics gan eval runs/gan_rc --real reals/ --features mnv2.safetensors
+
+        forensics gan eval gen.safetensors --real reals/ --format json
 
     """
     from forensics.checkpoint import CheckpointError
     from trainers.gan.evaluate import evaluate_checkpoint
 
     try:
-        result = evaluate_checkpoint(checkpoint, real, n=n, seed=seed, device=device)
-    except (CheckpointError, ValueError) as exc:
+        result = evaluate_checkpoint(
+            checkpoint, real, n=n, seed=seed, device=device, features=features
+        )
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
-    _print_summary(result, fmt)
+    if fmt is not OutputFormat.table:
+        _print_summary(result, fmt)
+        return
+    metrics, history = result.pop("feature_metrics"), result.pop("history", None)
+    _print_summary({k: v for k, v in result.items() if v is not None}, fmt)
+    if metrics is not None:
+        _print_feature_table(metrics)
+    if history:
+        _print_history(history)
+
+
+def _print_history(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="training history (metrics.jsonl)")
+    for key in rows[0]:
+        table.add_column(key)
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table)
+
+
+def _print_feature_table(metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="MobileNetV2 feature space")
+    table.add_column("figure")
+    table.add_column("samples vs real")
+    table.add_column(f"real vs {metrics['n_reference']} other real")
+    for key, value in metrics["samples"].items():
+        ref = metrics["reference"][key]
+        table.add_row(key, f"{value:.3f}", f"{ref:.3f}")
+    console.print(table)

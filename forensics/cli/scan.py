@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import enum
 import gc
 import io
 import json
@@ -14,6 +15,7 @@ import typer
 
 from forensics.cli.common import (
     DeviceOpt,
+    Engine,
     ModelOpt,
     OutputFormat,
     PrecisionOpt,
@@ -25,9 +27,17 @@ from forensics.cli.common import (
 
 if TYPE_CHECKING:
     from forensics.scan import ScanConfig, Scanner
+    from forensics.scan_ray import RayScanner
 
 EXIT_INTERRUPTED = 130
 """Exit code after Ctrl-C (128 + SIGINT, as shells report it)."""
+
+
+class SortOrder(enum.StrEnum):
+    """Order of the records printed on stdout (``results.jsonl`` keeps arrival order)."""
+
+    arrival = "arrival"
+    path = "path"
 
 
 def scan(
@@ -95,6 +105,48 @@ def scan(
             "in group photos (slower).",
         ),
     ] = 256,
+    ignore_provenance: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-provenance",
+            help="Report C2PA manifests and generator metadata, but let only the pixels "
+            "decide the verdict.",
+        ),
+    ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="local: this process; ray: a pool of Ray actors, each with its own detector "
+            "(needs pip install 'forensics\\[ray]'; records arrive in any order).",
+        ),
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="--engine ray: the Ray cluster to join (e.g. auto, or head:6379); without "
+            "it a local Ray instance is started. Inputs, --model and --out must then be at "
+            "the same paths on every node.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="--engine ray: number of actors (default: one per CPU of the cluster, or "
+            "per GPU with --device cuda).",
+        ),
+    ] = None,
+    sort: Annotated[
+        SortOrder,
+        typer.Option(
+            "--sort",
+            help="path: print the records sorted by path at the end (results.jsonl stays in "
+            "arrival order).",
+        ),
+    ] = SortOrder.arrival,
 ) -> None:
     """Scan photos, videos and folders for GAN-made or face-swapped faces.
 
@@ -102,6 +154,11 @@ def scan(
     score (no face: the whole image is scored, and the record says so). A video's score is
     the mean of its top 25% frame scores, sampled at --fps. Each input file gets one record;
     unreadable files get an error record and the scan goes on; other files are skipped.
+
+    Each photo's provenance is read beside its pixels: a validly signed C2PA manifest, or
+    generator settings left in the file, that declare AI generation make the verdict fake
+    whatever the score (the record says verdict_source: provenance). Other findings
+    (invalid manifests, editor or camera tags, JPEG tables) are listed as claims only.
 
     Exit code: 0 nothing flagged, 1 a file was flagged fake, 2 usage error, 3 some input
     could not be processed (wins over 1), 130 interrupted (Ctrl-C; with --out, report.html
@@ -118,6 +175,8 @@ def scan(
 
       forensics scan clip.mp4 --fps 4 --max-frames 200 --threshold 0.7
 
+      forensics scan photos/ --out results/ --engine ray --workers 8 --sort path
+
     """
     if per_face and fmt is not OutputFormat.csv:
         fail("--per-face needs --format csv")
@@ -125,6 +184,19 @@ def scan(
         fail("--resume needs --out: the folder of the scan to continue")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out} exists and is not a folder")
+    if engine is Engine.local and (address is not None or workers is not None):
+        fail("--address and --workers need --engine ray")
+    engine_errors: tuple[type[Exception], ...] = ()
+    if engine is Engine.ray:
+        from rich.markup import escape
+
+        try:
+            from forensics.scan_ray import EngineError, import_ray
+
+            import_ray()
+        except ImportError as exc:
+            fail(escape(str(exc)))
+        engine_errors = (EngineError,)
     # FFmpeg (inside OpenCV) would print raw demuxer noise for every broken video; the
     # records already say what went wrong.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -140,6 +212,7 @@ def scan(
         max_faces=max_faces,
         batch_size=batch_size,
         threshold=threshold,
+        provenance_rule=not ignore_provenance,
     )
 
     from forensics.records import ScanSummary
@@ -148,9 +221,13 @@ def scan(
     summary = ScanSummary()
     root = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
     renderer = _Renderer(fmt, per_face, root)
+    renderer.by_path = sort is SortOrder.path
     run = None
     try:
         scanner = _make_scanner(model, device, precision, detect_side, config, out)
+        if engine is Engine.ray:
+            scanner = _ray_scanner(scanner, model, device, precision, detect_side, out, address,
+                                   workers)  # fmt: skip
         renderer.branches = list(getattr(scanner.analyzer.detector.model, "branch_names", []))
         run = ScanRun(scanner, files, resume=resume)
         progress = make_progress()
@@ -165,6 +242,8 @@ def scan(
                 renderer.add(rec.to_dict())
     except ResumeError as exc:
         fail(f"cannot resume: {exc}")
+    except engine_errors as exc:
+        fail(escape(str(exc)))
     except KeyboardInterrupt:
         renderer.close()
         _interrupted(out if run is not None else None, run.done if run else 0, len(files))
@@ -217,6 +296,31 @@ def _make_scanner(
     return Scanner(analyzer, config, out_dir=out)
 
 
+def _ray_scanner(
+    scanner: Scanner,
+    model: Path | None,
+    device: str,
+    precision: str,
+    detect_side: int,
+    out: Path | None,
+    address: str | None,
+    workers: int | None,
+) -> RayScanner:
+    """Wrap the driver's checked scanner in a Ray actor pool that builds the same one."""
+    from forensics.scan_ray import RayScanner, WorkerSpec
+
+    spec = WorkerSpec(
+        model=None if model is None else str(model.resolve()),
+        device=device,
+        precision=precision,
+        detect_side=detect_side,
+        config=scanner.config,
+        out=None if out is None else str(out.resolve()),
+        cwd=os.getcwd(),
+    )
+    return RayScanner(scanner, spec, address=address, workers=workers)
+
+
 def _interrupted(out: Path | None, done: int, total: int) -> NoReturn:
     """After Ctrl-C: report what was done (``out``: the folder holds partial results); exit 130."""
     where = ""
@@ -254,8 +358,16 @@ class _Renderer:
         self.branches: list[str] = []  # the detector's branch names, for CSV columns
         self.rows: list[list[str]] = []
         self.first = True
+        self.by_path = False  # --sort path: hold the records, print them sorted on close
+        self.held: list[dict] = []
 
     def add(self, rec: dict) -> None:
+        if self.by_path:
+            self.held.append(rec)
+        else:
+            self._print(rec)
+
+    def _print(self, rec: dict) -> None:
         from forensics.records import csv_fields, csv_rows, table_row
 
         if self.fmt is OutputFormat.jsonl:
@@ -276,6 +388,9 @@ class _Renderer:
         self.first = False
 
     def close(self) -> None:
+        held, self.held = sorted(self.held, key=lambda r: r["path"]), []
+        for rec in held:
+            self._print(rec)
         if self.fmt is OutputFormat.json:
             typer.echo("[]" if self.first else "\n]")
         elif self.fmt is OutputFormat.table:

@@ -18,9 +18,15 @@ import numpy as np
 from forensics.faces import Face, crop_face
 from forensics.verify.policy import Policy
 
-SHARPNESS_SIDE = 128
-"""Face crops are resized to this square side before the Laplacian, so sharpness values
-compare across photo sizes."""
+SHARPNESS_SIDE = 48
+"""The grey face crop is resized to this square side for the fine-detail Laplacian, so the
+same face gives the same sharpness at any photo size. It is under the default
+``min_face_px`` (64), so a face that passes the size check is only ever shrunk here: upscaling
+would add interpolation blur that is not in the photo."""
+
+SHARPNESS_CONTRAST_SIDE = 16
+"""...and to this side for the coarse Laplacian (eyes, brows, mouth, face outline) that
+:func:`sharpness` divides by: it tracks the face's contrast and is barely touched by blur."""
 
 EXPOSURE_INSET = 0.2
 """Exposure is measured on the face box shrunk by this share of its side on each side."""
@@ -75,20 +81,48 @@ def face_too_small(face: Face, image_shape: tuple[int, ...], policy: Policy) -> 
     return res
 
 
-def sharpness(rgb: np.ndarray, face: Face) -> float:
-    """Variance of the Laplacian of the grey face crop resized to ``SHARPNESS_SIDE``."""
+def _grey_square(grey: np.ndarray, side: int) -> np.ndarray:
+    """``grey`` resized to ``side`` x ``side``: area filter down, bilinear up."""
     import cv2
 
-    from forensics.media import resize_rgb
+    shrink = side * side < grey.shape[0] * grey.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(grey, (side, side), interpolation=interp)
 
-    crop = resize_rgb(crop_face(rgb, face.box, 0.0), (SHARPNESS_SIDE, SHARPNESS_SIDE))
-    return float(cv2.Laplacian(luminance(crop), cv2.CV_32F).var())
+
+def sharpness(rgb: np.ndarray, face: Face) -> float:
+    """Fine detail of the face relative to its contrast; comparable across photo sizes.
+
+    The grey face crop (the box, no margin) is resized to ``SHARPNESS_SIDE`` and to
+    ``SHARPNESS_CONTRAST_SIDE``; the value is the variance of the Laplacian of the first
+    divided by the standard deviation of the Laplacian of the second (+1 under the root, so
+    a flat crop gives 0, not 0/0). Both sides are fixed shares of the face, so a blur of a
+    given share of the face height gives the same value at any resolution. Dividing by the
+    coarse term takes out much of the face's contrast (a plain Laplacian variance grows with
+    its square, so a high-contrast blurred face can out-score a sharp low-contrast one);
+    dividing by its root only, not by the variance itself, keeps heavy blur low even when
+    sensor noise or JPEG blocks are left on an otherwise featureless face.
+
+    Args:
+        rgb: The photo, RGB ``uint8``.
+        face: The face whose box is measured.
+
+    Returns:
+        The sharpness, >= 0 (see ``Policy.min_sharpness`` for the measured ranges).
+
+    """
+    import cv2
+
+    grey = luminance(crop_face(rgb, face.box, 0.0))
+    fine = cv2.Laplacian(_grey_square(grey, SHARPNESS_SIDE), cv2.CV_32F).var()
+    coarse = cv2.Laplacian(_grey_square(grey, SHARPNESS_CONTRAST_SIDE), cv2.CV_32F).var()
+    return float(fine / math.sqrt(float(coarse) + 1.0))
 
 
 def blurry(rgb: np.ndarray, face: Face, policy: Policy) -> CheckResult:
     """``blurry``: the face crop's sharpness is under ``policy.min_sharpness``."""
     s = sharpness(rgb, face)
-    return CheckResult(["blurry"] if s < policy.min_sharpness else [], {"sharpness": round(s, 2)})
+    return CheckResult(["blurry"] if s < policy.min_sharpness else [], {"sharpness": round(s, 3)})
 
 
 def exposure_stats(rgb: np.ndarray) -> dict[str, float]:
@@ -180,6 +214,32 @@ def metadata(tags: dict[str, str], policy: Policy) -> CheckResult:
         }
     )
     return CheckResult(["metadata"] if hits else [], {"metadata": hits} if hits else {})
+
+
+def provenance(prov: dict[str, Any]) -> CheckResult:
+    """``declared_synthetic`` and ``metadata`` from :func:`forensics.provenance.read_provenance`.
+
+    ``declared_synthetic``: a valid C2PA manifest or embedded generator settings declare AI
+    generation. ``metadata`` (a hint or review, per policy): a C2PA manifest that fails
+    validation, an XMP source type, or a Software tag naming an editor or generator.
+    """
+    findings: list[str] = []
+    c2pa = prov.get("c2pa") or {}
+    if c2pa.get("present") and not c2pa.get("valid"):
+        findings.append("c2pa: manifest fails validation")
+    meta = prov.get("metadata") or {}
+    dst = (meta.get("xmp") or {}).get("digital_source_type")
+    if dst:
+        findings.append(f"xmp: DigitalSourceType {dst.rsplit('/', 1)[-1]}")
+    if meta.get("software"):
+        findings.append(f"software: {meta['software']}")
+    reasons = (["declared_synthetic"] if prov.get("declared") else []) + (
+        ["metadata"] if findings else []
+    )
+    scores: dict[str, Any] = {"provenance": findings} if findings else {}
+    if prov.get("declared"):
+        scores["declared"] = prov["declared"]
+    return CheckResult(reasons, scores)
 
 
 def face_checks(rgb: np.ndarray, face: Face, policy: Policy) -> CheckResult:

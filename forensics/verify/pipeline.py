@@ -2,13 +2,17 @@
 
 Faces are found with :meth:`forensics.faces.FaceDetector.detect_many` and scored with
 :meth:`forensics.analysis.Analyzer.score_detections`, so a photo's ``synthetic_score`` is the
-score ``forensics scan`` gives it. (One exception, by design: when MTCNN finds no face in a
-badly exposed photo, detection is retried on a contrast-stretched copy; the face found is
-then scored on the original pixels, where scan would score the whole image.)
+score ``forensics scan`` gives it. (One exception, by design: when MTCNN finds no face,
+detection is retried on a contrast-stretched copy of a badly exposed photo, and then at a
+larger working size that finds faces down to half the policy's ``min_face_px``, so a tiny face
+in a large photo is ``face_too_small``, not ``no_face``; a face found so is scored on the
+original pixels, where scan would score the whole image.)
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +23,29 @@ import numpy as np
 from forensics.analysis import Analyzer, ImageScore
 from forensics.faces import Face
 from forensics.media import MediaError, check_readable_file, load_image, media_kind
+from forensics.provenance import read_provenance
 from forensics.verify import checks, phash
 from forensics.verify.inputs import Item
 from forensics.verify.policy import REASONS, Policy
 
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
 """``on_progress(done, total, record)`` after each photo."""
+
+SMALL_FACE_SHARE = 0.5
+"""When no face is found at the detector's usual working size, detection is retried at a
+size that finds faces down to this share of ``Policy.min_face_px`` (a margin under the limit,
+so every face that is too small by pixels, or by its share of a large photo, is found and
+reported as ``face_too_small``)."""
+
+RETRY_MAX_FACE = 2.0
+"""The small-face retry keeps only faces under this multiple of the smallest face the batched
+pass looks for: a larger face would have been found there, and at the retry's larger size
+MTCNN now and then takes background texture for a large face."""
+
+MAX_RETRY_SIDE = 3072
+"""The small-face retry never detects on a copy whose longer side exceeds this, bounding its
+time and memory on very large photos (there, faces a little larger than the margin above
+are still found: above ``longer side * detector.min_face_px / MAX_RETRY_SIDE`` pixels)."""
 
 
 @dataclass
@@ -61,6 +82,26 @@ def stretch_contrast(rgb: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(y, [1.0, 99.0])
     scale = 255.0 / max(float(hi - lo), 1.0)
     return np.clip((rgb.astype(np.float32) - lo) * scale, 0, 255).astype(np.uint8)
+
+
+def small_face_side(shape: tuple[int, ...], detector_min_px: float, smallest_face_px: float) -> int:
+    """Working side (longer side, px) at which MTCNN finds faces of ``smallest_face_px``.
+
+    Args:
+        shape: The photo's shape, ``(height, width, ...)``.
+        detector_min_px: The smallest face MTCNN looks for, in working-copy pixels
+            (``FaceDetector.min_face_px``).
+        smallest_face_px: The smallest face to be found, in photo pixels.
+
+    Returns:
+        The side, never above the photo's longer side (no upscaling) or ``MAX_RETRY_SIDE``.
+
+    """
+    long = max(int(shape[0]), int(shape[1]))
+    cap = min(long, MAX_RETRY_SIDE)
+    if smallest_face_px <= 0:
+        return cap
+    return min(cap, math.ceil(long * detector_min_px / smallest_face_px))
 
 
 class Verifier:
@@ -101,7 +142,7 @@ class Verifier:
         images = [photos[i] for i in readable]
         detections = self.analyzer.face_detector.detect_many(images) if images else []
         detections = [
-            self._retry_dark(rgb, faces) for rgb, faces in zip(images, detections, strict=True)
+            self._retry_no_face(rgb, faces) for rgb, faces in zip(images, detections, strict=True)
         ]
         scored = self.analyzer.score_detections(images, detections) if images else []
         by_item = {i: (images[k], detections[k], scored[k]) for k, i in enumerate(readable)}
@@ -117,10 +158,32 @@ class Verifier:
             out.append(outcome)
         return out
 
-    def _retry_dark(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
-        if faces or not checks.badly_exposed(checks.exposure_stats(rgb), self.policy):
+    def _retry_no_face(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Faces found by the batched pass, or, where it found none, by the retries.
+
+        A badly exposed photo is retried on a contrast-stretched copy; then (on that copy when
+        the photo is badly exposed) a photo larger than the detector's working size is retried
+        at :func:`small_face_side`, keeping faces under ``RETRY_MAX_FACE`` times the smallest
+        face the batched pass looks for. Both only run on photos where no face was found, so
+        photos with a face cost nothing extra.
+        """
+        if faces:
             return faces
-        return self.analyzer.face_detector.detect(stretch_contrast(rgb))
+        detector = self.analyzer.face_detector
+        if checks.badly_exposed(checks.exposure_stats(rgb), self.policy):
+            rgb = stretch_contrast(rgb)
+            faces = detector.detect(rgb)
+            if faces:
+                return faces
+        side = small_face_side(
+            rgb.shape, detector.min_face_px, self.policy.min_face_px * SMALL_FACE_SHARE
+        )
+        if side <= detector.detect_side:
+            return faces  # the batched pass already looked at this size
+        larger = copy.copy(detector)  # same MTCNN and settings, a larger working size
+        larger.detect_side = side
+        seen = detector.min_face_px * max(rgb.shape[:2]) / detector.detect_side
+        return [f for f in larger.detect(rgb) if max(f.width, f.height) < RETRY_MAX_FACE * seen]
 
     def _verify_one(
         self, item: Item, rgb: np.ndarray, faces: list[Face], score: ImageScore
@@ -155,8 +218,11 @@ class Verifier:
             # face's synthetic score (a plain gradient can score high), so none is reported.
             res.scores["whole_image_score"] = round(float(score.score), 6)
         res.add(checks.metadata(checks.read_text_tags(item.path), self.policy))
+        prov = read_provenance(item.path)
+        res.add(checks.provenance(prov))
         synthetic = score.score if main is not None else None
         record = self._record(item, res.reasons, res.scores, synthetic)
+        record["provenance"] = prov
         if main is not None:
             record["face_box"] = [round(v, 1) for v in main.box]
             record["phash"] = {"face": phash.to_hex(face_h), "image": phash.to_hex(image_h)}

@@ -68,14 +68,38 @@ def _owner(path: str, folders: Sequence[str | os.PathLike]) -> int:
     return next((i for i, f in enumerate(folders) if p.is_relative_to(os.path.abspath(f))), -1)
 
 
+def band_low(real_scores: Mapping[str, np.ndarray], band_fpr: float) -> float:
+    """The lower edge of an uncertainty band: the score ``band_fpr`` of each source reaches.
+
+    The band runs from there up to the threshold: at most ``band_fpr`` of any real source
+    scores inside or above it, so a score there is unusual for a real photo without being
+    enough to call it fake (it is then ``uncertain``).
+    """
+    if not 0.0 < band_fpr < 1.0:
+        raise ValueError("band_fpr must be between 0 and 1")
+    return max(threshold_for_fpr(np.asarray(s, np.float64), band_fpr) for s in real_scores.values())
+
+
 def apply_floor(
-    detector: Detector, real: Sequence[str | os.PathLike], max_fpr: float = 0.05
+    detector: Detector,
+    real: Sequence[str | os.PathLike],
+    max_fpr: float | None = 0.05,
+    band_fpr: float | None = None,
 ) -> tuple[Detector, dict[str, Any]]:
     """Score ``real`` folders as ``forensics scan`` does and raise the threshold to the floor.
 
+    Args:
+        detector: The model to copy.
+        real: Folders of real photos it never trained on (each is a source).
+        max_fpr: The floor's largest flagged share per source; ``None`` keeps the threshold.
+        band_fpr: When set, the uncertainty band is refitted on these folders
+            (:func:`band_low` up to the threshold); otherwise the old band is kept below
+            the new threshold.
+
     Returns:
         ``(detector, summary)``: a new detector (same weights; threshold, band and header
-        updated) and ``{"threshold_before", "threshold", "max_fpr", "sources"}``.
+        updated) and ``{"threshold_before", "threshold", "max_fpr", "band", "band_fpr",
+        "sources"}`` (each source also gets ``in_band``, its share inside the band).
 
     Raises:
         ValueError: A folder is missing or holds no readable photo.
@@ -93,21 +117,34 @@ def apply_floor(
     owner = [_owner(p, real) for p in res.paths]
     by_source = {n: scores[[o == i for o in owner]] for i, n in enumerate(names)}
     cal = detector.calibration
-    new, report = floor_threshold(cal.threshold, by_source, max_fpr)
+    new, report = floor_threshold(cal.threshold, by_source, max_fpr or 0.5)
+    if max_fpr is None:
+        new = cal.threshold
+        for name in by_source:
+            report[name]["fpr_after"] = report[name]["fpr_before"]
     band = cal.band
+    if band_fpr is not None:
+        band = (band_low(by_source, band_fpr), new)
     if band is not None:
         band = (band[0], new) if band[0] < new else None
+    for name, s in by_source.items():
+        report[name]["in_band"] = float(np.mean((s >= band[0]) & (s < band[1]))) if band else 0.0
     summary = {
         "threshold_before": cal.threshold,
         "threshold": new,
         "max_fpr": max_fpr,
+        "band": band,
+        "band_fpr": band_fpr,
         "sources": report,
         "folders": [str(f) for f in real],
     }
+    extra = {"threshold_floor": summary} if max_fpr is not None else {}
+    if band_fpr is not None:
+        extra["uncertainty_band"] = summary
     spec = dataclasses.replace(
         detector.spec,
         calibration=dataclasses.replace(cal, threshold=new, band=band),
-        info={**detector.spec.info, "threshold_floor": summary},
+        info={**detector.spec.info, **extra},
     )
     out = Detector(detector.model, spec, device=detector.device, name=detector.name)
     return out, summary

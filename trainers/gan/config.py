@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 FAMILIES = ("dcgan", "resize_conv", "stylegan_lite", "resynth")
@@ -28,7 +29,9 @@ class GanConfig:
         beta2: Adam beta2.
         r1_gamma: R1 gradient-penalty weight on real images (0 disables it).
         r1_every: Apply R1 lazily every this many steps (scaled up to compensate).
-        ema_decay: Decay of the EMA generator used for sampling.
+        spectral_norm: Spectral normalisation in the discriminator.
+        mbstd: Minibatch standard-deviation feature in the discriminator.
+        ema_decay: Decay of the EMA generator used for sampling (0: sample from G itself).
         ema_start: Steps before the EMA starts (it copies G until then).
         diffaug: Comma-separated DiffAugment policy (``color``, ``translation``, ``cutout``).
         rec_weight: L1 reconstruction weight of the ``resynth`` family.
@@ -42,6 +45,12 @@ class GanConfig:
         sample_every: Write a sample grid PNG every this many steps.
         eval_every: Measure face rate and diversity every this many steps.
         eval_n: Samples used by the periodic evaluation.
+        features: MobileNetV2 weights: the periodic evaluation then also measures coverage,
+            density and CrossLID in its feature space (``feat_coverage``, ...).
+        stop_on_collapse: End the run when coverage falls below ``collapse_drop`` times its
+            best value and stays there for ``collapse_patience`` evaluations in a row.
+        collapse_drop: See ``stop_on_collapse``.
+        collapse_patience: See ``stop_on_collapse``.
         log_every: Append losses to ``metrics.jsonl`` every this many steps.
         seed: Seed of everything (weights, data order, augmentation, sample grids).
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -63,6 +72,8 @@ class GanConfig:
     beta2: float = 0.99
     r1_gamma: float = 0.1
     r1_every: int = 4
+    spectral_norm: bool = True
+    mbstd: bool = True
     ema_decay: float = 0.995
     ema_start: int = 200
     diffaug: str = "color,translation"
@@ -76,6 +87,10 @@ class GanConfig:
     sample_every: int = 250
     eval_every: int = 250
     eval_n: int = 64
+    features: str | None = None
+    stop_on_collapse: bool = False
+    collapse_drop: float = 0.5
+    collapse_patience: int = 3
     log_every: int = 25
     seed: int = 0
     device: str = "auto"
@@ -101,7 +116,12 @@ class GanConfig:
             raise ValueError(f"--upsample must be one of {', '.join(allowed)} for {self.family}")
         if self.crop not in ("auto", "none", "mtcnn"):
             raise ValueError("--crop must be auto, none or mtcnn")
-        for name in ("checkpoint_every", "sample_every", "eval_every", "log_every", "r1_every"):
+        if self.features is not None and not os.path.isfile(self.features):
+            raise ValueError(f"--features: file not found: {self.features}")
+        if not 0.0 < self.collapse_drop < 1.0:
+            raise ValueError("collapse_drop must be between 0 and 1")
+        for name in ("checkpoint_every", "sample_every", "eval_every", "log_every", "r1_every",
+                     "collapse_patience"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 

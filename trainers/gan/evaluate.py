@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,28 @@ class Evaluator:
             else torch.randn(64, cfg.z_dim, generator=gen)
         )
         self._face_rate: FaceRate | None = None
+        self._embed: Any = None
+        self._holdout_features: np.ndarray | None = None
+
+    def _feature_metrics(self, samples: np.ndarray) -> dict[str, float]:
+        """Coverage, density and CrossLID in MobileNetV2 space (``cfg.features`` set)."""
+        from trainers.gan.distribution import LID_K, MobileNetFeatures, cross_lid, prdc
+
+        if self._embed is None:
+            self._embed = MobileNetFeatures(self.cfg.features, device=str(self.device))
+            self._holdout_features = self._embed(self.holdout[:256])
+        fake = self._embed(samples)
+        real = self._holdout_features
+        k = min(5, len(real) - 1, len(fake) - 1)
+        fig = prdc(real, fake, k=k)
+        return {"feat_coverage": fig["coverage"], "feat_density": fig["density"],
+                "cross_lid": cross_lid(real, fake, k=min(LID_K, len(fake)))}  # fmt: skip
 
     def __call__(self, generator: torch.nn.Module) -> dict[str, Any]:
-        """Face rate, diversity, precision, coverage and the ``score`` of ``generator``."""
+        """Face rate, diversity, precision, coverage and the ``score`` of ``generator``.
+
+        With ``cfg.features``, also ``feat_coverage``, ``feat_density`` and ``cross_lid``.
+        """
         if self._face_rate is None:
             self._face_rate = FaceRate(device=str(self.device))
         samples = generate(generator, self.inputs, self.device)
@@ -73,6 +93,8 @@ class Evaluator:
         out: dict[str, Any] = {"face_rate": face_rate, "diversity": div, "n": len(samples)}
         if len(self.holdout) > 5:
             out.update(precision_coverage(samples, self.holdout))
+        if self.cfg.features and min(len(self.holdout), len(samples)) >= 3:
+            out.update(self._feature_metrics(samples))
         if self.conditional:
             real = self.inputs.numpy()
             out["rec_l1"] = float(np.abs(to_tensor(samples).numpy() - real).mean())
@@ -114,8 +136,15 @@ def evaluate_checkpoint(
     n: int = 256,
     seed: int = 0,
     device: str | None = None,
+    features: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Face rate, diversity, precision and coverage of a generator checkpoint on ``n`` samples.
+
+    With ``features`` (local MobileNetV2 weights), ``feature_metrics`` adds the figures of
+    :mod:`trainers.gan.distribution` (Fréchet distance, precision, recall, density,
+    coverage, CrossLID) for the samples against ``n`` real photos, and the same for those
+    photos against ``n`` *other* real photos of the folder as the ``reference`` line (when
+    the folder has fewer than ``2n`` photos, it is split in halves).
 
     Args:
         checkpoint: Generator file, run folder, or ``None`` for the shipped default.
@@ -123,6 +152,8 @@ def evaluate_checkpoint(
         n: Number of samples (and at most this many real photos).
         seed: Seed of the latents.
         device: ``auto``/``None``, ``cpu`` or ``cuda``.
+        features: MobileNetV2 weights file; ``None``: ``feature_metrics`` is ``None`` and
+            ``feature_note`` says why.
 
     """
     from forensics.device import resolve_device
@@ -132,9 +163,12 @@ def evaluate_checkpoint(
 
     dev = resolve_device(device)
     generator, meta = load_generator(checkpoint, dev)
-    faces = load_faces([real], int(meta["size"]), "auto", None, n, device)
+    limit = 2 * n if features is not None else n
+    reals = load_faces([real], int(meta["size"]), "auto", None, limit, device).images
+    split = min(n, len(reals) // 2) if features is not None else n
+    reals, others = reals[:split], reals[split:]
     if getattr(generator, "conditional", False):
-        inputs = to_tensor(faces.images)
+        inputs = to_tensor(reals)
     else:
         gen = torch.Generator().manual_seed(int(seed))
         inputs = torch.randn(n, int(meta["kwargs"].get("z_dim", 128)), generator=gen)
@@ -143,10 +177,31 @@ def evaluate_checkpoint(
         "checkpoint": meta["path"],
         "family": meta["family"],
         "n": len(samples),
-        "real": len(faces.images),
+        "real": len(reals),
         "face_rate": FaceRate(device=str(dev))(samples),
-        "real_face_rate": FaceRate(device=str(dev))(faces.images),
-        "diversity": mean_pairwise_distance(samples) / mean_pairwise_distance(faces.images),
+        "real_face_rate": FaceRate(device=str(dev))(reals),
+        "diversity": mean_pairwise_distance(samples) / mean_pairwise_distance(reals),
     }
-    out.update(precision_coverage(samples, faces.images))
+    out.update(precision_coverage(samples, reals))
+    out.update(feature_metrics=None, feature_note=None)
+    if checkpoint is not None and (Path(checkpoint) / "metrics.jsonl").is_file():
+        from trainers.gan.history import history_table, read_history
+
+        out["history"] = history_table(read_history(checkpoint)["eval"])
+    if features is None:
+        out["feature_note"] = (
+            "unavailable: pass --features with the MobileNetV2 weights "
+            "(mobilenetv2_100_in1k.safetensors)"
+        )
+        return out
+    from trainers.gan.distribution import MobileNetFeatures, distribution_metrics
+
+    embed = MobileNetFeatures(features, device=str(dev))
+    real_f = embed(reals)
+    out["feature_metrics"] = {
+        "samples": distribution_metrics(real_f, embed(samples)),
+        "reference": distribution_metrics(real_f, embed(others)),
+        "n_reference": len(others),
+        "features": os.fspath(features),
+    }
     return out

@@ -306,28 +306,41 @@ class MinibatchStd(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Spectral-norm conv discriminator with a minibatch-stddev layer; returns ``(B,)`` logits."""
+    """Conv discriminator with a minibatch-stddev layer; returns ``(B,)`` logits.
 
-    def __init__(self, size: int = 64, width: int = 16) -> None:
+    Args:
+        size: Image side.
+        width: Base channel width.
+        spectral: Spectral normalisation on every layer (Miyato et al. 2018).
+        mbstd: Minibatch standard deviation feature (Karras et al. 2018): lets D see a batch's
+            lack of variety, which pushes G away from mode collapse.
+
+    """
+
+    def __init__(
+        self, size: int = 64, width: int = 16, spectral: bool = True, mbstd: bool = True
+    ) -> None:
         super().__init__()
         _levels(size)
+        sn = spectral_norm if spectral else (lambda m: m)
         layers: list[nn.Module] = [
-            spectral_norm(nn.Conv2d(3, channels(size, width, size), 3, 1, 1)),
+            sn(nn.Conv2d(3, channels(size, width, size), 3, 1, 1)),
             nn.LeakyReLU(0.2),
         ]
         res = size
         while res > 4:
             cin, cout = channels(size, width, res), channels(size, width, res // 2)
-            layers += [spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            layers += [sn(nn.Conv2d(cin, cout, 4, 2, 1)), nn.LeakyReLU(0.2)]
             res //= 2
         c = channels(size, width, 4)
         self.features = nn.Sequential(*layers)
-        self.stddev = MinibatchStd()
+        self.stddev = MinibatchStd() if mbstd else nn.Identity()
+        extra = 1 if mbstd else 0
         self.head = nn.Sequential(
-            spectral_norm(nn.Conv2d(c + 1, c, 3, 1, 1)),
+            sn(nn.Conv2d(c + extra, c, 3, 1, 1)),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            spectral_norm(nn.Linear(c * 16, 1)),
+            sn(nn.Linear(c * 16, 1)),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,65 @@ def sample_images(
         forensics.checkpoint.CheckpointError: The checkpoint is missing or invalid.
 
     """
+    generator, plan = plan_samples(checkpoint, n, seed, fmt, quality, match_codec, from_dir, device)
+    dev = resolve_device(device)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    records = render_samples(generator, plan, out, 0, plan.total, dev, batch, on_progress)
+    write_manifest(out, records)
+    return records
+
+
+@dataclass
+class SamplePlan:
+    """Everything about the images of one ``gan sample`` run, fixed before any is made.
+
+    Attributes:
+        checkpoint: The generator file used.
+        family: Its generator family.
+        size: Image side in pixels.
+        sha256: The checkpoint's SHA-256.
+        seed: The run's seed.
+        inputs: One latent (or, for ``resynth``, one real face in ``[-1, 1]``) per image.
+        sources: For ``resynth``, the real photo each image re-renders; else ``None`` each.
+        codecs: ``(format, quality)`` of each image.
+
+    """
+
+    checkpoint: str
+    family: str
+    size: int
+    sha256: str
+    seed: int
+    inputs: torch.Tensor
+    sources: list[str | None]
+    codecs: list[tuple[str, int | None]]
+
+    @property
+    def total(self) -> int:
+        """Number of images."""
+        return int(self.inputs.shape[0])
+
+
+def plan_samples(
+    checkpoint: str | os.PathLike | None,
+    n: int,
+    seed: int = 0,
+    fmt: str = "png",
+    quality: int = 95,
+    match_codec: str | os.PathLike | None = None,
+    from_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+) -> tuple[torch.nn.Module, SamplePlan]:
+    """Load the generator and draw every image's input and codec (see :func:`sample_images`).
+
+    Returns:
+        ``(generator on device, plan)``.
+
+    Raises:
+        ValueError: Bad arguments.
+        forensics.checkpoint.CheckpointError: The checkpoint is missing or invalid.
+
+    """
     if fmt not in FORMATS:
         raise ValueError(f"--image-format must be png or jpeg, not {fmt!r}")
     if not 1 <= quality <= 100:
@@ -103,38 +163,64 @@ def sample_images(
         gen = torch.Generator().manual_seed(int(seed))
         inputs = torch.randn(n, int(meta["kwargs"].get("z_dim", 128)), generator=gen)
         sources = [None] * n
-    total = inputs.shape[0]
-    codecs = _codecs(total, fmt, quality, match_codec, sources, seed)
+    codecs = _codecs(inputs.shape[0], fmt, quality, match_codec, sources, seed)
+    plan = SamplePlan(str(meta["path"]), family, size, sha, int(seed), inputs, sources, codecs)
+    return generator, plan
 
+
+def render_samples(
+    generator: torch.nn.Module,
+    plan: SamplePlan,
+    out: str | os.PathLike,
+    start: int,
+    stop: int,
+    device: torch.device,
+    batch: int = 64,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Generate and save images ``start`` to ``stop - 1`` of ``plan`` into ``out``.
+
+    Image ``i`` depends only on ``plan.inputs[i]``; forward passes are cut at multiples of
+    ``batch``, so splitting the run at multiples of ``batch`` (e.g. across Ray workers)
+    gives the same bytes as one pass.
+
+    Returns:
+        The manifest records of these images, in order.
+
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     records = []
-    for start in range(0, total, batch):
-        images = generate(generator, inputs[start : start + batch], dev, batch)
+    cuts = sorted({start, stop, *range(start - start % batch + batch, stop, batch)})
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        images = generate(generator, plan.inputs[a:b], device, batch)
         for j, rgb in enumerate(images):
-            i = start + j
-            kind, q = codecs[i]
-            name = f"{family}_s{seed}_{i:06d}.{'jpg' if kind == 'jpeg' else 'png'}"
+            i = a + j
+            kind, q = plan.codecs[i]
+            name = f"{plan.family}_s{plan.seed}_{i:06d}.{'jpg' if kind == 'jpeg' else 'png'}"
             save_image(out / name, rgb, quality=q)
             rec: dict[str, Any] = {
                 "file": name,
-                "family": family,
-                "checkpoint": str(meta["path"]),
-                "checkpoint_sha256": sha,
-                "seed": int(seed),
+                "family": plan.family,
+                "checkpoint": plan.checkpoint,
+                "checkpoint_sha256": plan.sha256,
+                "seed": plan.seed,
                 "index": i,
                 "format": kind,
                 "quality": q,
-                "size": size,
+                "size": plan.size,
             }
-            if sources[i] is not None:
-                rec["source"] = sources[i]
+            if plan.sources[i] is not None:
+                rec["source"] = plan.sources[i]
             records.append(rec)
         if on_progress is not None:
-            on_progress(min(start + batch, total), total)
-    body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    atomic_write_bytes(out / MANIFEST, body.encode("utf-8"))
+            on_progress(b, plan.total)
     return records
+
+
+def write_manifest(out: str | os.PathLike, records: list[dict[str, Any]]) -> None:
+    """Write ``manifest.jsonl`` (atomically), one sorted-key JSON line per image."""
+    body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    atomic_write_bytes(Path(out) / MANIFEST, body.encode("utf-8"))
 
 
 def _codecs(

@@ -30,6 +30,7 @@ from trainers.gan.config import GanConfig
 from trainers.gan.data import FaceData, load_faces
 from trainers.gan.evaluate import Evaluator, save_grid
 from trainers.gan.export import BEST_NAME, LAST_NAME, export_generator
+from trainers.gan.history import collapse_key, collapsed, plot_history, read_history
 from trainers.gan.losses import d_hinge, g_hinge, r1_penalty
 from trainers.gan.models import Discriminator, count_params, create_generator
 from trainers.gan.rng import get_rng, keep_rng, set_rng
@@ -133,7 +134,7 @@ def train(
     holdout = data.images[hold_idx] if len(hold_idx) else data.images[train_idx[:256]]
 
     G = create_generator(cfg.family, **cfg.model_kwargs()).to(device)
-    D = Discriminator(cfg.size, cfg.width).to(device)
+    D = Discriminator(cfg.size, cfg.width, cfg.spectral_norm, cfg.mbstd).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
@@ -208,6 +209,8 @@ def train(
         with keep_rng():  # building MTCNN draws random init weights: keep training exact
             last_metrics = {"step": step, **evaluator(G_ema)}
         run.log({"event": "eval", **last_metrics})
+        with keep_rng():
+            plot_history(read_history(run.path), run.path / "history.png")
         improved = last_metrics["score"] > best_score
         if improved:
             best_score = last_metrics["score"]
@@ -263,6 +266,9 @@ def train(
             if step % cfg.checkpoint_every == 0 or improved:
                 save(best=improved)
                 last_ckpt = step
+            if step == last_eval and cfg.stop_on_collapse and _collapsing(run.path, cfg):
+                stopped = "collapse"
+                break
     except KeyboardInterrupt:
         stopped = "interrupted"
     if step != last_eval:
@@ -333,6 +339,14 @@ def _train_step(cfg, step, G, D, opt_g, opt_d, scaler_g, scaler_d, images, n_tra
 
 
 @torch.no_grad()
+def _collapsing(run_path: Path, cfg: GanConfig) -> bool:
+    """The ``--stop-on-collapse`` rule on the run's evaluations so far."""
+    evals = read_history(run_path)["eval"]
+    key = collapse_key(evals[-1]) if evals else "coverage"
+    values = [float(r[key]) for r in evals if r.get(key) is not None]
+    return collapsed(values, cfg.collapse_drop, cfg.collapse_patience)
+
+
 def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
         pe.lerp_(pm, 1.0 - decay)
