@@ -51,13 +51,8 @@ def main() -> None:
     t0 = time.perf_counter()
     from forensics.analysis import Analyzer
     from forensics.device import torch_threads
-    from forensics.scan import (
-        ScanConfig,
-        Scanner,
-        channels_last,
-        collect_inputs,
-        make_face_detector,
-    )
+    from forensics.scan import ScanConfig, Scanner, channels_last, make_face_detector
+    from forensics.scan_inputs import collect_inputs
     from forensics.scan_ray import RayScanner, WorkerSpec, connect, import_ray
     from forensics.scoring import Detector
 

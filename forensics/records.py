@@ -5,8 +5,9 @@ Scripts and later checks rely on these fields, so they only ever grow. Every rec
 ``error`` (a message or ``null``), ``score``, ``verdict`` (``real``|``fake``|``uncertain`` or
 ``null``), ``faces`` (``[{box, score, heatmap, ...}]``), ``frames`` (videos:
 ``[{index, time_s, score, n_faces}]``, otherwise ``null``) and ``model`` (``{name, sha256}``),
-plus the extras documented on :class:`ScanRecord`. The flat views of a record (CSV rows and
-table cells) are built here too, as pure functions; the CLI only prints them.
+plus the extras documented on :class:`ScanRecord` (e.g. videos' face ``tracks``). The flat
+views of a record (CSV rows and table cells) are built here too, as pure functions; the CLI
+only prints them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ STATUSES = ("ok", "error", "skipped")
 IMAGE_RULE = "max_face"
 """A photo's score is the highest face score (the whole image when no face is found)."""
 VIDEO_RULE = "top25_mean"
-"""A video's score is the mean of its top k frame scores, k = max(1, ceil(25% of frames))."""
+"""A video's score is the mean of its top k frame scores, k = max(1, ceil(25% of frames)).
+
+Videos use it when no face track may decide (no face found, or only short tracks)."""
+TRACK_RULE = "top_track"
+"""A video's score is its most suspicious face track's score: the mean of the track's top k
+face scores, k = max(1, ceil(25% of its faces)); tracks with fewer than max(2, ceil(10% of
+the sampled frames)) faces cannot decide alone (:mod:`forensics.tracks`)."""
 
 
 def display_path(path: str | os.PathLike) -> str:
@@ -52,6 +59,8 @@ class FaceResult:
             whole 180-px crop resized to 128 px"``.
         crop: The scored crop, zoomed to a fixed side, as JPEG (relative path) or ``None``.
         heatmap_crop: ``crop`` with the evidence overlay (PNG, relative path) or ``None``.
+        track: For videos, the id of the face track this face belongs to (see
+            :class:`TrackResult`); ``None`` for photos and whole-frame scores.
 
     """
 
@@ -65,6 +74,7 @@ class FaceResult:
     heatmap_source: str | None = None
     crop: str | None = None
     heatmap_crop: str | None = None
+    track: int | None = None
 
 
 @dataclass
@@ -75,6 +85,32 @@ class FrameResult:
     time_s: float
     score: float
     n_faces: int
+
+
+@dataclass
+class TrackResult:
+    """One face followed across a video's sampled frames (:mod:`forensics.tracks`).
+
+    Attributes:
+        id: Track id, 0, 1, ... in order of first appearance; faces carry it as ``track``.
+        frames: Video frame indices (as in the timeline's ``index``) of the track's faces.
+        score: The mean of the track's top k face scores, k = max(1, ceil(25% of its faces)).
+        verdict: ``real``, ``fake`` or ``uncertain`` for ``score`` (same threshold and band
+            as the file's).
+        box_first: The face's box ``[x1, y1, x2, y2]`` in its first frame.
+        box_last: The face's box in its last frame.
+        short: Too few faces (under max(2, ceil(10% of the sampled frames))) to decide the
+            video's score alone; it is reported all the same.
+
+    """
+
+    id: int
+    frames: list[int]
+    score: float
+    verdict: str | None
+    box_first: list[float]
+    box_last: list[float]
+    short: bool = False
 
 
 @dataclass
@@ -94,7 +130,9 @@ class ScanRecord:
         threshold: Decision threshold used (checkpoint's, or ``--threshold``).
         n_faces: Faces found (photos: in the photo; videos: the most in one frame).
         whole_image: No face was found, so the whole image was scored.
-        aggregate: The rule that made ``score`` (``max_face`` or ``top25_mean``).
+        aggregate: The rule that made ``score``: ``max_face`` (photos), ``top_track``
+            (videos with a face track long enough to decide) or ``top25_mean`` (videos
+            without one: the frame timeline's rule).
         width: Photo or frame width in pixels.
         height: Photo or frame height in pixels.
         duration_s: Video duration according to its container.
@@ -112,6 +150,9 @@ class ScanRecord:
             checkpoint's uncertainty band; ``None`` without one or with ``--threshold``).
         provenance: Photos: ``{c2pa, metadata, claims, declared, errors}`` from
             :func:`forensics.provenance.read_provenance` (``None``: not read).
+        tracks: Videos: the faces followed across frames, one :class:`TrackResult` each, by
+            id (empty when no face was found; ``None`` for photos and for records written
+            before tracks existed).
 
     """
 
@@ -139,6 +180,7 @@ class ScanRecord:
     verdict_source: str | None = None
     band: list[float] | None = None
     provenance: dict[str, Any] | None = None
+    tracks: list[TrackResult] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScanRecord:
@@ -155,6 +197,12 @@ class ScanRecord:
             rec.frames = [
                 FrameResult(**{k: v for k, v in fr.items() if k in frame_keys})
                 for fr in data["frames"]
+            ]
+        if data.get("tracks") is not None:
+            track_keys = {f.name for f in fields(TrackResult)}
+            rec.tracks = [
+                TrackResult(**{k: v for k, v in t.items() if k in track_keys})
+                for t in data["tracks"]
             ]
         return rec
 
@@ -360,7 +408,11 @@ def table_row(record: dict[str, Any], root: str | os.PathLike | None = None) -> 
     else:
         faces, note = str(record["n_faces"]), ""
     if record["kind"] == "video" and ok:
-        note = f"{len(record['frames'])} frames, top-25% mean" + (f"; {note}" if note else "")
+        how = "top-25% mean"
+        if record.get("aggregate") == TRACK_RULE:
+            n = len(record.get("tracks") or [])
+            how = f"{n} face track{'' if n == 1 else 's'}, top track"
+        note = f"{len(record['frames'])} frames, {how}" + (f"; {note}" if note else "")
     prov = record.get("provenance") or {}
     if prov.get("declared") or (prov.get("c2pa") or {}).get("present"):
         said = prov.get("declared") or prov["claims"][0]

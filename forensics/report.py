@@ -201,6 +201,7 @@ COUNT_LABELS = {
 
 REPORT_STYLE = """
 .summary{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:baseline;margin-bottom:1rem}
+.band-note{max-width:30rem;font-size:.85em;color:#555}
 .counts{display:flex;gap:.5rem;list-style:none;padding:0;margin:0}
 .counts li{border:1px solid #ddd;border-radius:6px;padding:.3rem .7rem;text-align:center}
 .counts .n{display:block;font-size:1.4em}

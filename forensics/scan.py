@@ -6,10 +6,13 @@ Rules:
   margin and scored; the photo's score is the **highest face score**. With no face, the
   whole image is scored and the record says so (``whole_image=True``, ``n_faces=0``).
 * **Video**: frames are sampled at ``fps`` per second (evenly thinned to ``max_frames``);
-  a frame's score is its highest face score; the video's score is the **mean of the top k
-  frame scores, k = max(1, ceil(25% of the sampled frames))**: robust to a single noisy
-  frame, yet a swap in a quarter of the clip is enough to flag it. The per-frame timeline is
-  kept, and heatmaps are written for the ``top_frames`` most suspicious frames.
+  faces are linked into tracks, each scored over time by the **mean of its top k face
+  scores, k = max(1, ceil(25% of its faces))**: robust to one noisy frame, yet a swap in a
+  quarter of the clip flags it. The video's score is its **most suspicious track's**
+  (``top_track``; short tracks cannot decide alone: :mod:`forensics.tracks`). Without a
+  deciding track, the mean of the top 25% frame scores (``top25_mean``; a frame's score is
+  its highest face score, or the whole frame's). One face per frame: both give the same
+  score. The timeline is kept; heatmaps are written for the ``top_frames`` best frames.
 * **Verdict**: :meth:`forensics.scoring.Calibration.verdict` with the checkpoint's threshold
   and uncertainty band, or ``threshold`` when given (then no band).
 
@@ -21,11 +24,10 @@ are neither photos nor videos get a ``skipped`` record. Records are produced one
 from __future__ import annotations
 
 import heapq
-import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,16 +38,13 @@ from forensics.faces import FaceDetector, square_box
 from forensics.media import (
     DEFAULT_MAX_PIXELS,
     MediaError,
-    check_readable_file,
-    iter_inputs,
     iter_video_frames,
-    load_image,
-    media_kind,
     probe_video,
+    sample_frame_indices,
 )
-from forensics.provenance import read_provenance, read_video_provenance
 from forensics.records import (
     IMAGE_RULE,
+    TRACK_RULE,
     VIDEO_RULE,
     FaceResult,
     FrameResult,
@@ -54,11 +53,12 @@ from forensics.records import (
 )
 from forensics.report import RESULTS_NAME, Artifacts, artifact_stem
 from forensics.report_faces import describe_heatmap
+from forensics.scan_inputs import prefetch, read_input
 from forensics.scan_resume import clear_outputs, file_stat
 from forensics.scoring import Detector
+from forensics.tracks import Observation, appearance, track_faces, track_results
+from forensics.tracks import top_k_mean as top_k_mean  # re-exported: the video rule
 
-MAX_PROVENANCE_BYTES = 256 * 2**20
-"""Photos larger than this are decoded from disk and get no provenance."""
 DETECT_SIDE = 256
 """Faces are looked for on a copy whose longer side is at most this (boxes map back)."""
 
@@ -69,6 +69,8 @@ BATCH_PIXELS = 100_000_000
 
 RecordFn = Callable[[int, int, ScanRecord], None]
 """Progress callback: ``(done, total, record)`` after each input file."""
+FrameFn = Callable[[Path, int, int], None]
+"""Video progress callback: ``(path, frames done, frames to sample)``; 0 done when it starts."""
 
 
 @dataclass(frozen=True)
@@ -136,42 +138,6 @@ def channels_last(detector: Detector) -> Detector:
     return detector
 
 
-def top_k_mean(scores: Sequence[float], fraction: float = 0.25) -> float:
-    """Mean of the ``max(1, ceil(fraction * n))`` highest scores (the video rule).
-
-    Raises:
-        ValueError: ``scores`` is empty.
-
-    """
-    if len(scores) == 0:
-        raise ValueError("no scores to aggregate")
-    k = max(1, math.ceil(fraction * len(scores)))
-    return float(np.mean(sorted(scores, reverse=True)[:k]))
-
-
-def collect_inputs(
-    paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
-) -> list[Path]:
-    """Expand files and folders into the files to scan (sorted per folder, symlink-loop safe).
-
-    Args:
-        paths: Files and folders (folders are walked recursively).
-        exclude: A folder to leave out (the scan's own ``--out``).
-
-    """
-    skip = Path(exclude).resolve() if exclude is not None else None
-    out = []
-    for p in iter_inputs(paths):
-        if skip is not None:
-            try:
-                if p.resolve().is_relative_to(skip):
-                    continue
-            except (OSError, RuntimeError):  # loops cannot be resolved: keep and report them
-                pass
-        out.append(p)
-    return out
-
-
 class Scanner:
     """Scores files through an :class:`~forensics.analysis.Analyzer` and builds records.
 
@@ -182,6 +148,10 @@ class Scanner:
             written there (the HTML report is :func:`forensics.report.write_report`).
             Without it nothing is written anywhere.
 
+    Attributes:
+        on_frames: Set it to follow long videos: called as frames are scored (see
+            :data:`FrameFn`); ``None`` (the default) reports nothing.
+
     """
 
     def __init__(
@@ -191,6 +161,7 @@ class Scanner:
         out_dir: str | os.PathLike | None = None,
     ) -> None:
         self.analyzer = analyzer
+        self.on_frames: FrameFn | None = None
         self.config = config or ScanConfig()
         self.artifacts = Artifacts(out_dir) if out_dir is not None else None
         det = analyzer.detector
@@ -258,8 +229,12 @@ class Scanner:
         try:
             pending: list[tuple[int, Path, np.ndarray]] = []
             pixels = 0
-            load = lambda p: (file_stat(p), *self._read(p))  # noqa: E731 - stat, then read
-            for i, path, (st, loaded, prov) in _prefetch(files, load, pool, PREFETCH):
+            cfg = self.config
+
+            def load(p: Path) -> tuple:  # stat, then read (in the prefetch thread)
+                return (file_stat(p), *read_input(p, cfg.max_pixels, cfg.provenance))
+
+            for i, path, (st, loaded, prov) in prefetch(files, load, pool, PREFETCH):
                 seq = i if seqs is None else seqs[i]
                 stats.append((st, prov))
                 if i % bs == 0:  # batches never span a multiple of batch_size, so a Ray
@@ -281,47 +256,6 @@ class Scanner:
             yield from self._score_photos(pending)
         finally:  # on Ctrl-C, do not decode the files read ahead
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def _read(self, path: Path) -> tuple[np.ndarray | ScanRecord | None, dict | None]:
-        """:meth:`_load` and, for photos, the provenance, from one read of the file."""
-        kind = media_kind(path) if self.config.provenance else "other"
-        if kind == "video":
-            loaded = self._load(path)
-            return loaded, (read_video_provenance(path) if loaded is None else None)
-        if kind != "image":
-            return self._load(path), None
-        try:
-            if not path.is_file() or path.stat().st_size > MAX_PROVENANCE_BYTES:
-                return self._load(path), None
-            data = path.read_bytes()
-        except OSError:  # _load says what is wrong with the file
-            return self._load(path), None
-        return self._load(path, data), (read_provenance(data) if data else None)
-
-    def _load(self, path: Path, data: bytes | None = None) -> np.ndarray | ScanRecord | None:
-        """Photo pixels, a finished (error/skipped) record, or ``None`` for a video.
-
-        ``data``: the file's bytes when already read (decoded from memory, not read again).
-        """
-        kind = media_kind(path)
-        shown = display_path(path)
-        if kind == "other":
-            if path.is_symlink() and path.is_dir():
-                return ScanRecord(shown, kind, "skipped", note="symlinked folder, not followed")
-            if path.is_file():
-                return ScanRecord(shown, kind, "skipped", note=f"not a photo or video "
-                                  f"({path.suffix.lower() or 'no extension'})")  # fmt: skip
-        try:
-            check_readable_file(path)
-            if kind == "other":
-                return ScanRecord(shown, kind, "skipped", note="not a regular file")
-            if kind == "image":
-                return load_image(path if data is None else data, max_pixels=self.config.max_pixels)
-        except MediaError as exc:
-            return ScanRecord(shown, kind, "error", error=str(exc))
-        except Exception as exc:  # never let one file stop the scan
-            return ScanRecord(shown, kind, "error", error=f"{type(exc).__name__}: {exc}")
-        return None
 
     def _guard(self, path: Path, kind: str, fn: Callable[[], ScanRecord]) -> ScanRecord:
         try:
@@ -393,33 +327,46 @@ class Scanner:
 
     # ----------------------------------------------------------------------- videos
     def _video(self, seq: int, path: Path) -> ScanRecord:
-        cfg = self.config
+        cfg, report = self.config, self.on_frames or (lambda *_: None)
         info = probe_video(path)
         timeline: list[FrameResult] = []
         top: list[tuple[float, int, np.ndarray, ImageScore]] = []  # min-heap of best frames
+        seen: list[list[Observation]] = []  # each sampled frame's faces, to track
+        todo = len(sample_frame_indices(info.frame_count, info.fps, cfg.fps, cfg.max_frames))
+        todo = todo or cfg.max_frames  # unknown length: the first max_frames frames
+        report(path, 0, todo)
         frames = iter_video_frames(path, per_second=cfg.fps, max_frames=cfg.max_frames)
         for batch in _chunks(frames, max(1, cfg.batch_size)):
             scores = self._analyze([f.rgb for f in batch])
             for f, sc in zip(batch, scores, strict=True):
-                n = 0 if sc.whole_image else len(sc.faces)
-                timeline.append(FrameResult(f.index, round(f.time_s, 3), float(sc.score), n))
+                found = [] if sc.whole_image else sc.faces
+                t_s, n = round(f.time_s, 3), len(found)
+                timeline.append(FrameResult(f.index, t_s, float(sc.score), n))
+                seen.append([Observation(x.box, appearance(f.rgb, x.box), x.score) for x in found])
                 item = (float(sc.score), -f.index, f.rgb, sc)
                 if len(top) < cfg.top_frames:
                     heapq.heappush(top, item)
                 elif cfg.top_frames > 0 and item[:2] > top[0][:2]:
                     heapq.heapreplace(top, item)
-        score = top_k_mean([fr.score for fr in timeline])
+            report(path, len(timeline), max(todo, len(timeline)))
+        ids, tracks, decider = track_faces(seen)
+        frame_rule = top_k_mean([fr.score for fr in timeline])  # no face, or only short tracks
+        score, rule = (frame_rule, VIDEO_RULE) if decider is None else (decider.score, TRACK_RULE)
         h, w = (top[0][2].shape[:2]) if top else (info.height, info.width)
-        rec = self._ok(path, "video", score, VIDEO_RULE, w, h)
+        rec = self._ok(path, "video", score, rule, w, h)
         rec.frames = timeline
         rec.duration_s = round(info.duration_s, 3)
         rec.n_faces = max(fr.n_faces for fr in timeline)
         rec.whole_image = rec.n_faces == 0
+        rec.tracks = track_results(tracks, [fr.index for fr in timeline], self._verdict)
+        track_ids = {fr.index: fids for fr, fids in zip(timeline, ids, strict=True)}
         stem = artifact_stem(seq, path)
         best = sorted(top, key=lambda t: (-t[0], -t[1]))
         for _score, neg_index, rgb, sc in best:
             for j, face in enumerate(sc.faces):
-                rec.faces.append(self._face(f"{stem}_f{-neg_index}_face{j}", rgb, face, -neg_index))
+                result = self._face(f"{stem}_f{-neg_index}_face{j}", rgb, face, -neg_index)
+                result.track = None if sc.whole_image else track_ids[-neg_index][j]
+                rec.faces.append(result)
         if self.artifacts is not None:
             if best:
                 rec.thumbnail = self.artifacts.thumbnail(stem, best[0][2])
@@ -472,24 +419,6 @@ class Scanner:
             width=int(width),
             height=int(height),
         )
-
-
-def _prefetch(
-    files: Sequence[Path], load: Callable[[Path], object], pool: ThreadPoolExecutor, ahead: int
-) -> Iterator[tuple[int, Path, object]]:
-    """Yield ``(seq, path, load(path))`` in order, running up to ``ahead`` loads in advance."""
-    queue: deque[tuple[int, Path, Future]] = deque()
-    it = iter(enumerate(files))
-    for seq, path in it:
-        queue.append((seq, path, pool.submit(load, path)))
-        if len(queue) >= ahead:
-            break
-    while queue:
-        seq, path, fut = queue.popleft()
-        nxt = next(it, None)
-        if nxt is not None:
-            queue.append((nxt[0], nxt[1], pool.submit(load, nxt[1])))
-        yield seq, path, fut.result()
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

@@ -80,7 +80,7 @@ def scanner_factory(ckpt, face_detector):
 
 
 def scan(scanner, *paths):
-    from forensics.scan import collect_inputs
+    from forensics.scan_inputs import collect_inputs
 
     return [r.to_dict() for r in scanner.scan(collect_inputs(paths))]
 

@@ -142,7 +142,7 @@ def _library_scanner(checkpoint: Path, out: Path, workers: int = 2):
 
 
 def _files(folder: Path) -> list[Path]:
-    from forensics.scan import collect_inputs
+    from forensics.scan_inputs import collect_inputs
 
     return collect_inputs([folder])
 

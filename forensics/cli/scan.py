@@ -26,7 +26,9 @@ from forensics.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from forensics.scan import ScanConfig, Scanner
+    from rich.progress import Progress, TaskID
+
+    from forensics.scan import FrameFn, ScanConfig, Scanner
     from forensics.scan_ray import RayScanner
 
 EXIT_INTERRUPTED = 130
@@ -201,7 +203,8 @@ def scan(
     # records already say what went wrong.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-    from forensics.scan import ScanConfig, collect_inputs
+    from forensics.scan import ScanConfig
+    from forensics.scan_inputs import collect_inputs
 
     files = collect_inputs(paths, exclude=out)
     if not files:
@@ -233,9 +236,13 @@ def scan(
         progress = make_progress()
         with progress:
             task = progress.add_task("scanning", total=len(files), status="")
+            frames = progress.add_task("frames", total=None, visible=False, status="")
+            if engine is Engine.local:  # a video's frames done / to sample, with an ETA
+                scanner.on_frames = _frame_progress(progress, frames)
 
             def on_record(done: int, total: int, record) -> None:
                 progress.update(task, completed=done, status=record.verdict or record.status)
+                progress.update(frames, visible=False)
 
             for rec in run.records(on_record):
                 summary.add(rec)
@@ -265,6 +272,22 @@ def scan(
         soft_wrap=True,
     )
     raise typer.Exit(summary.exit_code)
+
+
+def _frame_progress(progress: Progress, task: TaskID) -> FrameFn:
+    """A :data:`forensics.scan.FrameFn` that shows one video's frames on ``task``."""
+    from rich.markup import escape
+
+    from forensics.records import printable, truncate
+
+    def on_frames(path: Path, done: int, total: int) -> None:
+        if done == 0:  # a new video: start over, so the time estimate is this video's
+            name = escape(truncate(printable(path.name), 32, middle=True))
+            progress.reset(task, total=total, description=name, visible=True, status="frames")
+        else:
+            progress.update(task, completed=done, total=total)
+
+    return on_frames
 
 
 def _make_scanner(
