@@ -202,9 +202,15 @@ def main() -> None:
     )
     print(f"forensics scan (whole process, start-up included): {n_rec} photos in {scan_s:.2f} s "
           f"= {scan_rate:.2f} photos/s, faces {n_faces}/{n_rec}")  # fmt: skip
-    steady = (n_rec - 1) / max(scan_s - startup_s, 1e-9)
-    print(f"forensics scan start-up (a 1-photo scan): {startup_s:.2f} s; after start-up: "
-          f"{steady:.1f} photos/s = {steady / ref_rate:.1f}x the reference")  # fmt: skip
+    if scan_s > startup_s:
+        steady = (n_rec - 1) / (scan_s - startup_s)
+        print(f"forensics scan start-up (a 1-photo scan): {startup_s:.2f} s; after start-up: "
+              f"{steady:.1f} photos/s = {steady / ref_rate:.1f}x the reference")  # fmt: skip
+    else:  # e.g. Ray's start-up varies by more than the whole scan took
+        print(
+            f"forensics scan start-up (a 1-photo scan): {startup_s:.2f} s, longer than the "
+            "whole scan: no after-start-up rate (scan more photos)"
+        )
     print(f"speed-up: {scan_rate / ref_rate:.1f}x")
     if prov is not None:
         print(report(prov, len(prov_paths)))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forensics.html import BAR_STYLE, STYLE, esc, fmt3
-from forensics.report_faces import FACE_STYLE, faces_html, img_link, legend_html
+from forensics.report_faces import FACE_STYLE, faces_html, img_link, legend_html, tracks_html
 from forensics.report_filter import FILTER_SCRIPT, filter_form
 from forensics.report_provenance import PANEL_STYLE, provenance_panel
 
@@ -357,6 +357,7 @@ def _row(rec: dict[str, Any], group: str) -> str:
     if status == "ok":
         if rec.get("whole_image"):
             detail.append("<div>no face found: the whole image was scored</div>")
+        detail.append(tracks_html(rec))
         detail.append(faces_html(rec))
         if rec.get("timeline"):
             detail.append(f"<div class='timeline'>{img_link(rec['timeline'], 'timeline')}</div>")

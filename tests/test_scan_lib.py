@@ -169,8 +169,12 @@ def test_video_sampling_and_rule(tmp_path, portrait_rgb, scanner_factory):
     assert [f["index"] for f in rec["frames"]] == want
     assert [f["time_s"] for f in rec["frames"]] == pytest.approx([i / 5.0 for i in want])
     assert rec["score"] == pytest.approx(top_k_mean([f["score"] for f in rec["frames"]]))
-    assert rec["aggregate"] == "top25_mean" and rec["duration_s"] == pytest.approx(2.0)
+    # one face per frame, followed as one track: the track rule gives the frame rule's score
+    assert [f["n_faces"] for f in rec["frames"]] == [1] * len(want)
+    assert rec["aggregate"] == "top_track" and rec["duration_s"] == pytest.approx(2.0)
+    assert [t["frames"] for t in rec["tracks"]] == [want]
     assert rec["faces"] and all(f["frame_index"] in want for f in rec["faces"])
+    assert all(f["track"] == 0 for f in rec["faces"])
     (capped,) = scan(scanner_factory(fps=100.0, max_frames=3), video)
     assert len(capped["frames"]) == 3
 

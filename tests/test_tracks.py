@@ -91,8 +91,8 @@ def test_crossing_faces_keep_their_identities():
     xs = [0, 30, 60, 90, 120]  # a goes right, b goes left; they coincide at step 2
     frames = [[obs(x, feature=a), obs(120 - x, feature=b)] for x in xs]
     assert link_faces(frames) == [[0, 1]] * 5
-    no_look = [[obs(x), obs(120 - x)] for x in xs]  # boxes only: the velocity carries them
-    assert link_faces(no_look) == [[0, 1]] * 5
+    slow = [0, 20, 40, 60, 80]  # boxes only (slower, so IoU links): the velocity carries them
+    assert link_faces([[obs(x), obs(80 - x)] for x in slow]) == [[0, 1]] * 5
 
 
 def test_faces_that_meet_and_turn_back_keep_their_identities_by_their_look():
@@ -250,3 +250,53 @@ def test_shipped_model_ranks_the_blended_face_track_first(two_face_clip, one_tor
     assert sides["right"].score > sides["left"].score + 0.1
     assert rec.aggregate == TRACK_RULE and rec.score == sides["right"].score
     assert rec.aggregate != VIDEO_RULE
+
+
+def test_a_video_without_faces_keeps_the_whole_frame_rule(tmp_path, one_torch_thread):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(100, 140, (96, 128, 3), dtype=np.uint8) for _ in range(6)]
+    video = write_video(tmp_path / "no_face.mp4", frames, fps=4)
+    scanner = make_scanner(make_tiny_checkpoint(tmp_path / "tiny.safetensors"))
+    (rec,) = scanner.scan([video])
+    assert rec.status == "ok", rec.error
+    assert rec.tracks == [] and rec.whole_image and rec.aggregate == VIDEO_RULE
+    assert rec.score == pytest.approx(top_k_mean([fr.score for fr in rec.frames]))
+    assert all(face.track is None for face in rec.faces)
+
+
+def test_the_progress_bar_shows_a_videos_frames():
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from forensics.cli.scan import _frame_progress
+
+    progress = Progress(console=Console(file=io.StringIO(), force_terminal=True))
+    task = progress.add_task("frames", total=None, visible=False, status="")
+    on_frames = _frame_progress(progress, task)
+    on_frames(Path("clips/[odd] name.mp4"), 0, 64)
+    on_frames(Path("clips/[odd] name.mp4"), 16, 64)
+    (shown,) = progress.tasks
+    assert shown.visible and (shown.completed, shown.total) == (16, 64)
+    assert shown.description == r"\[odd] name.mp4"  # markup escaped
+    on_frames(Path("next.mp4"), 0, 10)  # the next video starts over
+    assert (shown.completed, shown.total, shown.description) == (0, 10, "next.mp4")
+
+
+def test_the_report_lists_a_videos_tracks():
+    from forensics.report_faces import face_figure, tracks_html
+
+    rec = {
+        "kind": "video",
+        "tracks": [
+            {"id": 0, "frames": [0, 6, 12], "score": 0.91, "verdict": "fake", "short": False},
+            {"id": 1, "frames": [6], "score": 0.2, "verdict": "<b>", "short": True},
+        ],
+    }
+    html = tracks_html(rec)
+    assert "track 0: 3 faces, frames 0–12, score <b>0.910</b>" in html
+    assert "track 1: 1 face, frames 6–6" in html and "too short to decide alone" in html
+    assert "&lt;b&gt;" in html  # escaped
+    assert tracks_html({"kind": "image", "tracks": None}) == ""
+    assert "track 0" in face_figure({"score": 0.9, "frame_index": 6, "track": 0}, 0.5)

@@ -153,8 +153,9 @@ def scan(
     """Scan photos, videos and folders for GAN-made or face-swapped faces.
 
     Every face is found (MTCNN), cropped and scored. A photo's score is its highest face
-    score (no face: the whole image is scored, and the record says so). A video's score is
-    the mean of its top 25% frame scores, sampled at --fps. Each input file gets one record;
+    score (no face: the whole image is scored, and the record says so). A video's faces are
+    followed across frames sampled at --fps; its score is its most suspicious face track's
+    (the mean of the track's top 25% face scores). Each input file gets one record;
     unreadable files get an error record and the scan goes on; other files are skipped.
 
     Each photo's provenance is read beside its pixels: a validly signed C2PA manifest, or
