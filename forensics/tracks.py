@@ -140,9 +140,9 @@ def link_faces(
     Args:
         frames: The faces of each sampled frame, in time order.
         max_gap: A track may skip this many sampled frames and still continue.
-        min_iou: Box IoU with the track's predicted box that links a face on its own.
+        min_iou: Box IoU with the track's last or predicted box that links a face alone.
         min_similarity: Appearance similarity that links a face farther away than that...
-        max_shift: ...when its centre is within this many face sizes of the prediction.
+        max_shift: ...when its centre is within this many face sizes of either box.
 
     Returns:
         For each frame, the track id of each of its faces (same order as ``frames``).

@@ -13,12 +13,9 @@ from typer.testing import CliRunner
 from forensics.cli.common import console
 from forensics.cli.main import app
 from forensics.media import save_image, write_video
-from forensics.records import (
+from forensics.record_views import (
     CSV_FIELDS,
     ELLIPSIS,
-    FaceResult,
-    FrameResult,
-    ScanRecord,
     cell_width,
     csv_cell,
     csv_fields,
@@ -30,6 +27,7 @@ from forensics.records import (
     table_row,
     truncate,
 )
+from forensics.records import FaceResult, FrameResult, ScanRecord
 
 runner = CliRunner()
 LONG = "a_very_long_file_name_from_a_camera_export_" * 3 + "end.jpg"

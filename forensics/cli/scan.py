@@ -279,7 +279,7 @@ def _frame_progress(progress: Progress, task: TaskID) -> FrameFn:
     """A :data:`forensics.scan.FrameFn` that shows one video's frames on ``task``."""
     from rich.markup import escape
 
-    from forensics.records import printable, truncate
+    from forensics.record_views import printable, truncate
 
     def on_frames(path: Path, done: int, total: int) -> None:
         if done == 0:  # a new video: start over, so the time estimate is this video's
@@ -392,7 +392,7 @@ class _Renderer:
             self._print(rec)
 
     def _print(self, rec: dict) -> None:
-        from forensics.records import csv_fields, csv_rows, table_row
+        from forensics.record_views import csv_fields, csv_rows, table_row
 
         if self.fmt is OutputFormat.jsonl:
             typer.echo(json.dumps(rec, ensure_ascii=False))
@@ -421,7 +421,7 @@ class _Renderer:
             from rich.table import Table
             from rich.text import Text
 
-            from forensics.records import TABLE_COLUMNS, fit_table
+            from forensics.record_views import TABLE_COLUMNS, fit_table
 
             header, *rows = fit_table([list(TABLE_COLUMNS), *self.rows], console.width)
             table = Table()
