@@ -17,22 +17,22 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 
 
+def picked(folder: Path, pattern: str, n: int, stride: int) -> list[Path]:
+    """``n`` files of ``folder`` matching ``pattern``, every ``stride``-th in sorted order."""
+    picks = sorted(folder.glob(pattern))[::stride][:n]
+    if len(picks) < n:
+        pytest.skip(f"need {n} photos matching {pattern} in {folder}")
+    return picks
+
+
 def utk_paths(shared: Path, n: int, stride: int = 37) -> list[Path]:
     """``n`` adult UTKFace photos, every ``stride``-th in sorted order (deterministic)."""
-    folder = shared / "train" / "real" / "utkface"
-    picks = sorted(folder.glob("[2-5][0-9]_*.jpg"))[::stride][:n]
-    if len(picks) < n:
-        pytest.skip(f"need {n} UTKFace photos in {folder}")
-    return picks
+    return picked(shared / "train" / "real" / "utkface", "[2-5][0-9]_*.jpg", n, stride)
 
 
 def ffhq_paths(shared: Path, n: int, stride: int = 23) -> list[Path]:
     """``n`` FFHQ portraits (256 px), every ``stride``-th in sorted order (deterministic)."""
-    folder = shared / "train" / "real" / "ffhq_140k"
-    picks = sorted(folder.glob("*.jpg"))[::stride][:n]
-    if len(picks) < n:
-        pytest.skip(f"need {n} FFHQ photos in {folder}")
-    return picks
+    return picked(shared / "train" / "real" / "ffhq_140k", "*.jpg", n, stride)
 
 
 def at_face_height(
