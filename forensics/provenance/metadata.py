@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from typing import Any
 
 from PIL import Image
@@ -51,16 +52,12 @@ GENERATORS = (
 )  # fmt: skip
 """Lower-case names of image generators, as they appear in ``Software``/``CreatorTool``."""
 
-_TIFF = re.compile(rb"(Exif\x00\x00)?(II\*\x00|MM\x00\*)")
+_TIFF = re.compile(rb"II\*\x00|MM\x00\*")
 _A1111 = re.compile(r"(^|\n)Steps: \d+, Sampler: ", re.M)
 
 
 def read_metadata(im: Image.Image) -> dict[str, Any]:
     """Read the metadata of an opened (not decoded) image.
-
-    Pillow's warnings about corrupt metadata are turned into notes in ``errors`` (call it
-    with warnings recorded, as :func:`forensics.provenance.read_provenance` does, to catch
-    those raised while the file was opened).
 
     Args:
         im: An image from ``PIL.Image.open``.
@@ -174,9 +171,30 @@ def _exif(im: Image.Image, errors: list[str]) -> tuple[dict[str, str], str | Non
         errors.append(f"EXIF could not be read: {type(exc).__name__}: {exc}"[:300])
         return {}, None
     raw = im.info.get("exif")
-    if isinstance(raw, bytes) and len(raw) > 6 and not len(exif) and not _TIFF.match(raw):
-        errors.append("EXIF block is malformed (no TIFF header)")
+    if isinstance(raw, bytes) and len(raw) > 6:
+        problem = exif_problem(raw)
+        if problem:
+            errors.append(f"EXIF block is malformed ({problem})")
     return {k: v for k, v in found.items() if v}, comment
+
+
+def exif_problem(raw: bytes) -> str | None:
+    """What is structurally wrong with an EXIF block's header and first IFD, or ``None``.
+
+    A cheap check (TIFF header, IFD0 offset and entry count against the block's length) so
+    a damaged block is noted without relying on Pillow's warnings, which are process-global.
+    """
+    body = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    if not _TIFF.match(body):
+        return "no TIFF header"
+    order = "<" if body[:2] == b"II" else ">"
+    offset = struct.unpack(order + "I", body[4:8])[0] if len(body) >= 8 else len(body)
+    if offset + 2 > len(body):
+        return "first IFD outside the block"
+    count = struct.unpack(order + "H", body[offset : offset + 2])[0]
+    if offset + 2 + 12 * count > len(body):
+        return f"first IFD claims {count} entries, more than the block holds"
+    return None
 
 
 def _user_comment(raw: Any) -> str | None:
