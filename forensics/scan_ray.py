@@ -181,6 +181,7 @@ class RayScanner:
         self.config = template.config
         self.artifacts = template.artifacts
         self.model = template.model
+        self.threshold = template.threshold
         self.spec = spec
         self.address = address
         self.workers = workers

@@ -4,9 +4,10 @@
   ``report.html``, ``heatmaps/``, ``timelines/``, ``thumbs/``) and nothing else, so no stale
   picture survives a re-run.
 * A **resumed** scan (``--resume``) keeps each record of DIR's ``results.jsonl`` whose file is
-  unchanged (same path, size and mtime) and was scored by the same model (same sha256), with
-  its pictures; the other files are scanned and their records appended. Records of files that
-  failed (``error``) are retried; records of files outside this scan's inputs are kept.
+  unchanged (same path, size and mtime) and was scored by the same model (same sha256) at the
+  same threshold, with its pictures; the other files are scanned and their records appended.
+  Records of files that failed (``error``) are retried; records of files outside this scan's
+  inputs are kept.
 * Records are written whole and flushed one by one (:meth:`forensics.scan.Scanner.scan`), so
   after Ctrl-C or SIGKILL the file holds whole records plus at most one torn last line. Resuming
   cuts that line off (its file is scanned again), drops superseded records, and removes the
@@ -135,8 +136,14 @@ def _artifacts(record: dict[str, Any]) -> list[str]:
     return [n for n in names if isinstance(n, str)]
 
 
-def _unchanged(record: dict[str, Any], stat: tuple[int, float] | None, sha256: str | None) -> bool:
+def _unchanged(
+    record: dict[str, Any],
+    stat: tuple[int, float] | None,
+    sha256: str | None,
+    threshold: float | None = None,
+) -> bool:
     model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    decided = record.get("threshold")
     return (
         stat is not None
         and sha256 is not None
@@ -144,6 +151,7 @@ def _unchanged(record: dict[str, Any], stat: tuple[int, float] | None, sha256: s
         and model.get("sha256") == sha256
         and record.get("size") == stat[0]
         and record.get("mtime") == stat[1]
+        and (threshold is None or decided is None or abs(float(decided) - threshold) < 1e-12)
     )
 
 
@@ -164,9 +172,15 @@ class ResumePlan:
 
 
 def plan_resume(
-    out_dir: str | os.PathLike, files: Sequence[Path], sha256: str | None
+    out_dir: str | os.PathLike,
+    files: Sequence[Path],
+    sha256: str | None,
+    threshold: float | None = None,
 ) -> ResumePlan:
     """Repair ``out_dir`` for resuming a scan of ``files`` by the model ``sha256``.
+
+    With ``threshold``, an ok record decided at another threshold (``--threshold`` changed
+    between the runs) is rescanned too, so every verdict of the resumed scan uses one rule.
 
     ``results.jsonl`` is rewritten (atomically) without its torn, superseded or failed
     records, then the pictures no kept record points to are removed.
@@ -187,7 +201,7 @@ def plan_resume(
         path = rec["path"]
         if path not in by_path:  # not among this scan's inputs: left as it is
             keep.append((line, rec))
-        elif last[path] == j and _unchanged(rec, file_stat(by_path[path]), sha256):
+        elif last[path] == j and _unchanged(rec, file_stat(by_path[path]), sha256, threshold):
             keep.append((line, rec))
             done[path] = ScanRecord.from_dict(rec)
     if torn or len(keep) < len(entries):
@@ -253,7 +267,8 @@ class ScanRun:
         self.seqs: list[int] | None = None
         root = scanner.artifacts.root if scanner.artifacts is not None else None
         if root is not None and resume:
-            plan = plan_resume(root, self.files, scanner.model.get("sha256"))
+            threshold = getattr(scanner, "threshold", None)
+            plan = plan_resume(root, self.files, scanner.model.get("sha256"), threshold)
             self.kept, self.seqs = plan.kept, plan.seqs
         elif root is not None:
             clear_outputs(root)

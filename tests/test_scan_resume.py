@@ -229,3 +229,18 @@ def test_ctrl_c_without_out(photos, tiny_checkpoint, interrupt_on_second):
     assert "interrupted: 1 of 3 files scanned" in res.stderr
     assert "partial results" not in res.stderr
     assert len(res.stdout.splitlines()) == 1
+
+
+def test_other_threshold_forces_a_rescan(tmp_path, photos, tiny_checkpoint, scored):
+    out = tmp_path / "out"
+    assert scan(str(photos), "--out", str(out), ckpt=tiny_checkpoint).exit_code in (0, 1)
+    scored.clear()
+    res = scan(str(photos), "--out", str(out), "--resume", "--threshold", "0.99",
+               ckpt=tiny_checkpoint)  # fmt: skip
+    assert res.exit_code in (0, 1), res.output
+    assert scored == list(NAMES) and "(0 already recorded)" in res.stderr
+    assert {r["threshold"] for r in records(out)} == {0.99}
+    scored.clear()
+    res = scan(str(photos), "--out", str(out), "--resume", "--threshold", "0.99",
+               ckpt=tiny_checkpoint)  # fmt: skip
+    assert scored == [] and "(3 already recorded)" in res.stderr
