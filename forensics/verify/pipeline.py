@@ -66,14 +66,23 @@ class Outcome:
     image_score: ImageScore | None = None
 
 
-def load_photo(path: str) -> np.ndarray:
-    """Decode one photo, with a clear :class:`MediaError` for anything unusable."""
+def load_photo(path: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Decode one photo and read its provenance from one read of the file.
+
+    Raises:
+        MediaError: A clear message for anything unusable.
+
+    """
     p = Path(path)
     check_readable_file(p)
     kind = media_kind(p)
     if kind != "image":
         raise MediaError(f"not a photo file ({kind}: {p.suffix or 'no extension'})")
-    return load_image(p)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise MediaError(f"cannot read file: {exc.strerror or exc}") from None
+    return load_image(data), read_provenance(data)
 
 
 def stretch_contrast(rgb: np.ndarray) -> np.ndarray:
@@ -132,20 +141,23 @@ class Verifier:
         an uninterrupted run when a run resumes in the middle of a batch.
         """
         skip = skip or set()
-        photos: list[np.ndarray | MediaError] = []
+        photos: list[tuple[np.ndarray, dict[str, Any]] | MediaError] = []
         for it in items:
             try:
                 photos.append(load_photo(it.path))
             except MediaError as exc:
                 photos.append(exc)
-        readable = [i for i, p in enumerate(photos) if isinstance(p, np.ndarray)]
-        images = [photos[i] for i in readable]
+        readable = [i for i, p in enumerate(photos) if not isinstance(p, MediaError)]
+        images = [photos[i][0] for i in readable]  # type: ignore[index]
         detections = self.analyzer.face_detector.detect_many(images) if images else []
         detections = [
             self._retry_no_face(rgb, faces) for rgb, faces in zip(images, detections, strict=True)
         ]
         scored = self.analyzer.score_detections(images, detections) if images else []
-        by_item = {i: (images[k], detections[k], scored[k]) for k, i in enumerate(readable)}
+        by_item = {
+            i: (images[k], detections[k], scored[k], photos[i][1])  # type: ignore[index]
+            for k, i in enumerate(readable)
+        }
         out: list[Outcome] = []
         for i, it in enumerate(items):
             photo = photos[i]
@@ -186,7 +198,7 @@ class Verifier:
         return [f for f in larger.detect(rgb) if max(f.width, f.height) < RETRY_MAX_FACE * seen]
 
     def _verify_one(
-        self, item: Item, rgb: np.ndarray, faces: list[Face], score: ImageScore
+        self, item: Item, rgb: np.ndarray, faces: list[Face], score: ImageScore, prov: dict
     ) -> Outcome:
         res = checks.count_faces(faces, self.policy)
         res.scores.update({"width": int(rgb.shape[1]), "height": int(rgb.shape[0])})
@@ -218,7 +230,6 @@ class Verifier:
             # face's synthetic score (a plain gradient can score high), so none is reported.
             res.scores["whole_image_score"] = round(float(score.score), 6)
         res.add(checks.metadata(checks.read_text_tags(item.path), self.policy))
-        prov = read_provenance(item.path)
         res.add(checks.provenance(prov))
         synthetic = score.score if main is not None else None
         record = self._record(item, res.reasons, res.scores, synthetic)
