@@ -256,6 +256,7 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
     counts: dict[str, int] = {}
     models: dict[tuple[str, str], None] = {}
     thresholds: dict[str, None] = {}
+    banded = False
     keys: list[tuple[tuple[int, float, int], int, str]] = []
     with open(source, "rb") as src:
         offset = 0
@@ -272,6 +273,7 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
             if rec.get("threshold") is not None:
                 band = rec.get("band")
                 inside = f" (uncertain from {fmt3(band[0])})" if band else ""
+                banded = banded or bool(band)
                 thresholds[fmt3(rec["threshold"]) + inside] = None
             keys.append((_sort_key(group, rec.get("score"), seq), start, group))
         keys.sort()
@@ -284,7 +286,7 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
                 f"{FACE_STYLE}{PANEL_STYLE}</style>"
                 f"</head><body><h1>{esc(title)}</h1>\n"
             )
-            fh.write(_summary(counts, list(models), list(thresholds)))
+            fh.write(_summary(counts, list(models), list(thresholds), banded))
             fh.write(legend_html())
             fh.write(filter_form(sorted(counts.items(), key=lambda kv: _sort_key(kv[0], None, 0))))
             if not keys:
@@ -314,7 +316,9 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
     return target
 
 
-def _summary(counts: dict[str, int], models: list[tuple[str, str]], thresholds: list[str]) -> str:
+def _summary(
+    counts: dict[str, int], models: list[tuple[str, str]], thresholds: list[str], band: bool
+) -> str:
     total = sum(counts.values())
     items = "".join(
         f"<li class='{esc(g)}'><span class='n' id='count-{esc(g)}'>{counts.get(g, 0)}</span>"
@@ -336,7 +340,6 @@ def _summary(counts: dict[str, int], models: list[tuple[str, str]], thresholds: 
     else:
         model = "none (no file was scored)"
     threshold = " / ".join(f"<b>{esc(t)}</b>" for t in thresholds) or "none"
-    band = any("uncertain from" in t for t in thresholds)
     return (
         "<section class='summary' id='summary' aria-label='summary'>"
         f"<ul class='counts'>{items}{others}</ul>"
