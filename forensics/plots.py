@@ -1,8 +1,8 @@
 """Plots for scan results, drawn off-screen with matplotlib's Agg backend (imported lazily).
 
-The figure is built by a function that returns it (:func:`video_timeline_figure`), and only
-:func:`video_timeline_png` writes a file; which frames to mark is a pure function
-(:func:`shown_frames`).
+The figures are built by functions that return them (:func:`video_timeline_figure`,
+:func:`track_curve_figure`), and only the ``*_png`` functions write files; which frames to
+mark is a pure function (:func:`shown_frames`, :func:`forensics.tracks.peak_step`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 LINE = "#1565c0"
 HOT = "#b00020"
+BAND = "#e65100"
 
 
 def shown_frames(
@@ -121,4 +122,84 @@ def video_timeline_png(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     video_timeline_figure(times_s, scores, threshold, title, marked).savefig(path, format="png")
+    return path
+
+
+def track_curve_figure(
+    times_s: Sequence[float],
+    scores: Sequence[float],
+    threshold: float,
+    band_low: float | None = None,
+    title: str = "",
+) -> tuple[Figure, int]:
+    """One face track's scores over time, with the threshold, the band and its peak.
+
+    The threshold is a dashed line, the region above it shaded; the uncertainty band
+    ``[band_low, threshold)``, when the file has one, is shaded amber; the peak (highest
+    score, earliest on ties: :func:`forensics.tracks.peak_step`) gets a star (artist id
+    ``"peak"``) and its score and time as a label.
+
+    Args:
+        times_s: Times (seconds) of the track's faces, in order.
+        scores: The track's face scores, one per time (at least one).
+        threshold: Decision threshold.
+        band_low: Start of the uncertainty band, or ``None`` without one.
+        title: Plot title (plain text, e.g. ``"track 0"``).
+
+    Returns:
+        ``(figure, peak)``: the figure (not saved) and the peak's position in ``scores``.
+
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from forensics.tracks import peak_step
+
+    ts, ss = [float(t) for t in times_s], [float(s) for s in scores]
+    peak = peak_step(ss)
+    fig = Figure(figsize=(4.2, 1.9), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.axhspan(threshold, 1.02, color=HOT, alpha=0.07, linewidth=0)
+    if band_low is not None and band_low < threshold:
+        ax.axhspan(band_low, threshold, color=BAND, alpha=0.12, linewidth=0)
+    ax.plot(ts, ss, marker="o", markersize=3, linewidth=1.2, color=LINE)
+    ax.axhline(threshold, linestyle="--", linewidth=1.0, color=HOT)
+    ax.scatter([ts[peak]], [ss[peak]], s=110, marker="*", color=HOT, zorder=3, gid="peak")
+    left = peak > 0 and ts[peak] > (ts[0] + ts[-1]) / 2  # the label goes towards the middle
+    ax.annotate(f"peak {ss[peak]:.3f} @ {ts[peak]:.1f} s", (ts[peak], ss[peak]),
+                xytext=(-9 if left else 9, -9 if ss[peak] > 0.5 else 9),
+                textcoords="offset points", ha="right" if left else "left", va="center",
+                fontsize=7, color=HOT, bbox={"boxstyle": "round,pad=0.15", "fc": "white",
+                                             "ec": "none", "alpha": 0.8})  # fmt: skip
+    ax.set_ylim(-0.02, 1.02)
+    if len(ts) == 1 or ts[0] == ts[-1]:
+        ax.set_xlim(ts[0] - 0.5, ts[0] + 0.5)
+    ax.set_xlabel("time (s)", fontsize=8)
+    ax.set_ylabel("P(synthetic)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if title:  # no mathtext from file names
+        ax.set_title(title.replace("$", r"\$"), fontsize=8, loc="left")
+    ax.grid(alpha=0.3)
+    return fig, peak
+
+
+def track_curve_png(
+    path: str | os.PathLike,
+    times_s: Sequence[float],
+    scores: Sequence[float],
+    threshold: float,
+    band_low: float | None = None,
+    title: str = "",
+) -> Path:
+    """Draw :func:`track_curve_figure` and save it as a PNG (parent folders created).
+
+    Returns:
+        The written path.
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, _ = track_curve_figure(times_s, scores, threshold, band_low, title)
+    fig.savefig(path, format="png")
     return path

@@ -97,6 +97,14 @@ class TrackResult:
         box_last: The face's box in its last frame.
         short: Too few faces (under max(2, ceil(10% of the sampled frames))) to decide the
             video's score alone; it is reported all the same.
+        scores: Its face scores, one per entry of ``frames`` (``None`` in records written
+            before they were kept).
+        strip: With ``--out``, the report's face strip: up to 12 faces evenly spread over the
+            track, its peak (highest face score, earliest on ties) always among them, each
+            ``{"frame", "time_s", "score", "image"}`` (``image``: a zoomed crop JPEG relative
+            to ``--out``), in frame order; ``None`` without ``--out`` or in older records.
+        curve: With ``--out``, a PNG of ``scores`` over time with the threshold, the band
+            and the peak marked (relative to ``--out``); ``None`` otherwise.
 
     """
 
@@ -107,6 +115,9 @@ class TrackResult:
     box_first: list[float]
     box_last: list[float]
     short: bool = False
+    scores: list[float] | None = None
+    strip: list[dict[str, Any]] | None = None
+    curve: str | None = None
 
 
 @dataclass

@@ -10,6 +10,8 @@ Layout of the output folder::
     heatmaps/NNNNN_name_faceJ_crop.jpg      the scored crop, zoomed to CROP_SIDE px
     heatmaps/NNNNN_name_faceJ_crop.png      the same crop with the overlay
     timelines/NNNNN_name.png        per-frame scores of a video
+    timelines/NNNNN_name_tK.png     face scores of a video's track K, its peak marked
+    thumbs/NNNNN_name_tK_fI.jpg     track K's face in frame I, zoomed (the face strip)
 
 File names start with the input's position in the scan, so odd or duplicate names never
 collide; every name shown in the HTML is escaped.
@@ -27,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forensics.html import BAR_STYLE, STYLE, esc, fmt3
-from forensics.report_faces import FACE_STYLE, faces_html, img_link, legend_html, tracks_html
+from forensics.report_faces import FACE_STYLE, faces_html, img_link, legend_html
 from forensics.report_filter import FILTER_SCRIPT, filter_form
 from forensics.report_provenance import PANEL_STYLE, provenance_panel
+from forensics.report_tracks import TRACK_STYLE, tracks_html
 
 if TYPE_CHECKING:
     from forensics.scoring import Calibration
@@ -39,6 +42,8 @@ REPORT_NAME = "report.html"
 THUMB_SIDE = 256
 CROP_SIDE = 256
 """Longer side of the zoomed face crops (small faces are enlarged, large ones shrunk)."""
+STRIP_SIDE = 96
+"""Longer side of the zoomed faces in a track's face strip."""
 
 
 def artifact_stem(seq: int, path: str | os.PathLike) -> str:
@@ -157,6 +162,27 @@ class Artifacts:
 
         path = self.root / "timelines" / f"{stem}.png"
         return self._rel(video_timeline_png(path, times_s, scores, threshold, title, marked))
+
+    def strip_face(self, stem: str, crop: np.ndarray) -> str:
+        """Save one zoomed face of a track's strip (RGB ``uint8``, e.g. ``STRIP_SIDE`` px)."""
+        from forensics.media import save_image
+
+        return self._rel(save_image(self.root / "thumbs" / f"{stem}.jpg", crop, quality=85))
+
+    def track_curve(
+        self,
+        stem: str,
+        times_s: list[float],
+        scores: list[float],
+        threshold: float,
+        band_low: float | None,
+        title: str,
+    ) -> str:
+        """Write a face track's score curve (:func:`forensics.plots.track_curve_png`)."""
+        from forensics.plots import track_curve_png
+
+        path = self.root / "timelines" / f"{stem}.png"
+        return self._rel(track_curve_png(path, times_s, scores, threshold, band_low, title))
 
 
 def _cal(calibration: Calibration | None) -> tuple[float, float]:
@@ -283,7 +309,7 @@ def write_report(out_dir: str | os.PathLike, title: str = "forensics scan") -> P
                 "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
                 "<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 f"<title>{esc(title)}</title><style>{STYLE}{BAR_STYLE}{REPORT_STYLE}"
-                f"{FACE_STYLE}{PANEL_STYLE}</style>"
+                f"{FACE_STYLE}{TRACK_STYLE}{PANEL_STYLE}</style>"
                 f"</head><body><h1>{esc(title)}</h1>\n"
             )
             fh.write(_summary(counts, list(models), list(thresholds), banded))

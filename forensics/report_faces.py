@@ -247,26 +247,3 @@ def faces_html(rec: Mapping[str, Any]) -> str:
         else ""
     )
     return f"{head}<div class='faces'>{shown}</div>"
-
-
-def tracks_html(rec: Mapping[str, Any]) -> str:
-    """A video's face tracks, one line each (empty for photos and records without tracks)."""
-    tracks = [t for t in rec.get("tracks") or [] if isinstance(t, Mapping)]
-    if not tracks:
-        return ""
-    lines = []
-    for t in tracks:
-        frames = [f for f in t.get("frames") or [] if isinstance(f, int)]
-        n = len(frames)
-        span = f", frames {frames[0]}–{frames[-1]}" if frames else ""
-        short = " · too short to decide alone" if t.get("short") else ""
-        verdict = str(t.get("verdict") or "")
-        lines.append(
-            f"<li>track {esc(str(t.get('id')))}: {n} face{'' if n == 1 else 's'}{esc(span)}, "
-            f"score <b>{fmt3(t.get('score'))}</b> <span class='{esc(verdict)}'>{esc(verdict)}"
-            f"</span>{short}</li>"
-        )
-    return (
-        "<div class='tracks'>face tracks (the video's score is its most suspicious track's):"
-        f"<ul>{''.join(lines)}</ul></div>"
-    )

@@ -55,6 +55,7 @@ from forensics.report import RESULTS_NAME, Artifacts, artifact_stem
 from forensics.report_faces import describe_heatmap
 from forensics.scan_inputs import prefetch, read_input
 from forensics.scan_resume import clear_outputs, file_stat
+from forensics.scan_tracks import strip_crops, write_track_views
 from forensics.scoring import Detector
 from forensics.tracks import Observation, appearance, track_faces, track_results
 from forensics.tracks import top_k_mean as top_k_mean  # re-exported: the video rule
@@ -332,6 +333,8 @@ class Scanner:
         timeline: list[FrameResult] = []
         top: list[tuple[float, int, np.ndarray, ImageScore]] = []  # min-heap of best frames
         seen: list[list[Observation]] = []  # each sampled frame's faces, to track
+        crops: list[list[np.ndarray]] = []  # and their zoomed copies, for the face strips
+        margin = self.analyzer.detector.preprocess.crop_margin
         todo = len(sample_frame_indices(info.frame_count, info.fps, cfg.fps, cfg.max_frames))
         todo = todo or cfg.max_frames  # unknown length: the first max_frames frames
         report(path, 0, todo)
@@ -343,6 +346,8 @@ class Scanner:
                 t_s, n = round(f.time_s, 3), len(found)
                 timeline.append(FrameResult(f.index, t_s, float(sc.score), n))
                 seen.append([Observation(x.box, appearance(f.rgb, x.box), x.score) for x in found])
+                if self.artifacts is not None:
+                    crops.append(strip_crops(f.rgb, [x.box for x in found], margin))
                 item = (float(sc.score), -f.index, f.rgb, sc)
                 if len(top) < cfg.top_frames:
                     heapq.heappush(top, item)
@@ -377,6 +382,10 @@ class Scanner:
                 self.threshold,
                 rec.path,
                 [fr.time_s for fr in timeline if fr.index in {-t[1] for t in best}],
+            )
+            band_low = rec.band[0] if rec.band else None
+            write_track_views(
+                self.artifacts, stem, rec.tracks, timeline, ids, crops, self.threshold, band_low
             )
         return rec
 

@@ -133,6 +133,11 @@ def _artifacts(record: dict[str, Any]) -> list[str]:
     for face in record.get("faces") or []:
         if isinstance(face, dict):
             names += [face.get(k) for k in ("heatmap", "heatmap_raw", "crop", "heatmap_crop")]
+    for track in record.get("tracks") or []:
+        if isinstance(track, dict):
+            names.append(track.get("curve"))
+            strip = track.get("strip") or []
+            names += [s.get("image") for s in strip if isinstance(s, dict)]
     return [n for n in names if isinstance(n, str)]
 
 

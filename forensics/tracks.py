@@ -286,6 +286,44 @@ def track_results(
             box_first=box(t.boxes[0]),
             box_last=box(t.boxes[-1]),
             short=t.short,
+            scores=[float(s) for s in t.scores],
         )
         for t in tracks
     ]
+
+
+def peak_step(scores: Sequence[float]) -> int:
+    """Position of a track's peak: its highest face score, the earliest on ties.
+
+    Raises:
+        ValueError: ``scores`` is empty.
+
+    """
+    if len(scores) == 0:
+        raise ValueError("an empty track has no peak")
+    return max(range(len(scores)), key=lambda i: (float(scores[i]), -i))
+
+
+def strip_steps(n: int, peak: int, limit: int = 12) -> list[int]:
+    """Which of a track's ``n`` faces its face strip shows: all, or ``limit`` spread evenly.
+
+    Long tracks are thinned evenly from the first face to the last; the ``peak`` is always
+    kept (it replaces the nearest evenly picked face when it was not picked).
+
+    Args:
+        n: The track's faces.
+        peak: Position of its peak (:func:`peak_step`), ``0 <= peak < n``.
+        limit: At most this many faces (at least 1).
+
+    Returns:
+        Sorted, distinct positions in ``range(n)``; ``min(n, limit)`` of them, ``peak`` among them.
+
+    """
+    limit = max(1, int(limit))
+    if n <= limit:
+        return list(range(n))
+    picked = sorted({int(round(v)) for v in np.linspace(0, n - 1, limit)})
+    if peak not in picked:
+        nearest = min(picked, key=lambda s: (abs(s - peak), s))
+        picked[picked.index(nearest)] = peak
+    return sorted(picked)

@@ -202,6 +202,14 @@ def test_artifacts_written_with_out_dir(tmp_path, portrait_rgb, scanner_factory)
     assert [json.loads(x)["path"] for x in lines] == [r["path"] for r in recs.values()]
     html = write_report(out).read_text(encoding="utf-8")
     assert photo["faces"][0]["heatmap"] in html and clip["timeline"] in html
+    # each face track: a strip of zoomed faces (peak outlined) and a score curve, all on disk
+    assert clip["tracks"] and html.count("<div class='strip'") == len(clip["tracks"])
+    for track in clip["tracks"]:
+        assert len(track["scores"]) == len(track["frames"])
+        assert [s["frame"] for s in track["strip"]] == track["frames"]  # short: every face
+        assert all((out / s["image"]).is_file() and s["image"] in html for s in track["strip"])
+        assert (out / track["curve"]).is_file() and track["curve"] in html
+    assert html.count("<figure class='thumb peak'") == len(clip["tracks"])
 
 
 def test_artifacts_do_not_mutate_inputs(tmp_path, portrait_rgb):

@@ -285,7 +285,8 @@ def test_the_progress_bar_shows_a_videos_frames():
 
 
 def test_the_report_lists_a_videos_tracks():
-    from forensics.report_faces import face_figure, tracks_html
+    from forensics.report_faces import face_figure
+    from forensics.report_tracks import tracks_html
 
     rec = {
         "kind": "video",

@@ -68,6 +68,16 @@ def train(
     no_mbstd: Annotated[
         bool, typer.Option("--no-mbstd", help="No minibatch-stddev feature in D.")
     ] = False,
+    disc: Annotated[
+        str,
+        typer.Option(
+            help="conv: D learnt from pixels. projected: small heads on the frozen "
+            "MobileNetV2 of --features (Projected GAN; converges faster, drops fewer modes).",
+        ),
+    ] = "conv",
+    disc_side: Annotated[
+        int, typer.Option("--disc-side", help="Projected D: resize images to this side.")
+    ] = 64,
     features: FeaturesOpt = None,
     stop_on_collapse: Annotated[
         bool,
@@ -130,6 +140,8 @@ def train(
         ema_decay=ema_decay,
         spectral_norm=not no_spectral_norm,
         mbstd=not no_mbstd,
+        disc=disc,
+        disc_side=disc_side,
         features=str(features) if features is not None else None,
         stop_on_collapse=stop_on_collapse,
         eval_n=eval_n,

@@ -31,6 +31,9 @@ class GanConfig:
         r1_every: Apply R1 lazily every this many steps (scaled up to compensate).
         spectral_norm: Spectral normalisation in the discriminator.
         mbstd: Minibatch standard-deviation feature in the discriminator.
+        disc: ``conv`` (a discriminator learnt from pixels) or ``projected`` (small heads on
+            the frozen MobileNetV2 of ``features``; :mod:`trainers.gan.projected`).
+        disc_side: Side the projected discriminator resizes images to (a multiple of 32).
         ema_decay: Decay of the EMA generator used for sampling (0: sample from G itself).
         ema_start: Steps before the EMA starts (it copies G until then).
         diffaug: Comma-separated DiffAugment policy (``color``, ``translation``, ``cutout``).
@@ -74,6 +77,8 @@ class GanConfig:
     r1_every: int = 4
     spectral_norm: bool = True
     mbstd: bool = True
+    disc: str = "conv"
+    disc_side: int = 64
     ema_decay: float = 0.995
     ema_start: int = 200
     diffaug: str = "color,translation"
@@ -116,6 +121,12 @@ class GanConfig:
             raise ValueError(f"--upsample must be one of {', '.join(allowed)} for {self.family}")
         if self.crop not in ("auto", "none", "mtcnn"):
             raise ValueError("--crop must be auto, none or mtcnn")
+        if self.disc not in ("conv", "projected"):
+            raise ValueError(f"--disc must be conv or projected, not {self.disc!r}")
+        if self.disc == "projected" and self.features is None:
+            raise ValueError("--disc projected needs --features (MobileNetV2 weights)")
+        if self.disc_side < 32 or self.disc_side % 32:
+            raise ValueError(f"--disc-side must be a multiple of 32, not {self.disc_side}")
         if self.features is not None and not os.path.isfile(self.features):
             raise ValueError(f"--features: file not found: {self.features}")
         if not 0.0 < self.collapse_drop < 1.0:

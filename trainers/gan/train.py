@@ -134,10 +134,11 @@ def train(
     holdout = data.images[hold_idx] if len(hold_idx) else data.images[train_idx[:256]]
 
     G = create_generator(cfg.family, **cfg.model_kwargs()).to(device)
-    D = Discriminator(cfg.size, cfg.width, cfg.spectral_norm, cfg.mbstd).to(device)
+    D = make_discriminator(cfg).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    d_params = D.trainable() if hasattr(D, "trainable") else D.parameters()
+    opt_d = torch.optim.Adam(d_params, lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     use_amp = cfg.amp and device.type == "cuda"
     scaler_g = torch.amp.GradScaler("cuda", enabled=use_amp and needs_grad_scaler(device))
     scaler_d = torch.amp.GradScaler("cuda", enabled=use_amp and needs_grad_scaler(device))
@@ -361,6 +362,17 @@ def _eta(cfg: GanConfig, step: int, elapsed: float, steps_per_s: float) -> float
     if cfg.minutes:
         etas.append(max(0.0, cfg.minutes * 60 - elapsed))
     return min(etas) if etas else None
+
+
+def make_discriminator(cfg: GanConfig) -> torch.nn.Module:
+    """The run's discriminator: learnt from pixels, or projected (frozen MobileNetV2)."""
+    if cfg.disc == "projected":
+        from trainers.gan.projected import ProjectedDiscriminator
+
+        assert cfg.features is not None  # validated
+        return ProjectedDiscriminator(cfg.features, cfg.disc_side, width=4 * cfg.width,
+                                      seed=cfg.seed)  # fmt: skip
+    return Discriminator(cfg.size, cfg.width, cfg.spectral_norm, cfg.mbstd)
 
 
 def _split(n: int, holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
