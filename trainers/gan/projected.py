@@ -38,7 +38,7 @@ PROJ_CHANNELS = (64, 64, 128, 256)
 
 
 def load_frozen_mobilenet(weights: str | os.PathLike) -> nn.Module:
-    """timm ``mobilenetv2_100`` as a frozen multi-stage feature extractor (eval mode).
+    """The timm ``mobilenetv2_100`` as a frozen multi-stage feature extractor (eval mode).
 
     Raises:
         FileNotFoundError: ``weights`` does not exist.
