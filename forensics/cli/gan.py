@@ -37,7 +37,11 @@ FeaturesOpt = Annotated[
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (created).")],
     family: Annotated[
-        str, typer.Option(help="dcgan, resize_conv, stylegan_lite or resynth.")
+        str,
+        typer.Option(
+            help="dcgan, resize_conv, stylegan_lite, resynth, or ae_gan (an adversarial "
+            "autoencoder sampled from a mixture fitted to its codes: no mode collapse)."
+        ),
     ] = "resize_conv",
     data: Annotated[
         list[Path] | None,
@@ -52,6 +56,9 @@ def train(
         bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")
     ] = False,
     width: Annotated[int, typer.Option(help="Base channel width of G and D.")] = 16,
+    z_dim: Annotated[
+        int, typer.Option("--z-dim", min=2, help="Latent size (ae_gan: code size + 1).")
+    ] = 128,
     batch: Annotated[int, typer.Option(help="Images per step.")] = 32,
     lr_g: Annotated[float, typer.Option("--lr-g", help="Generator learning rate.")] = 2e-4,
     lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator learning rate.")] = 2e-4,
@@ -132,6 +139,7 @@ def train(
         data=tuple(str(p) for p in data or ()),
         size=size,
         width=width,
+        z_dim=z_dim,
         batch=batch,
         lr_g=lr_g,
         lr_d=lr_d,

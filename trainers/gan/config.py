@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-FAMILIES = ("dcgan", "resize_conv", "stylegan_lite", "resynth")
+FAMILIES = ("dcgan", "resize_conv", "stylegan_lite", "resynth", "ae_gan")
 """Generator families; they differ in how they upsample (the trace a detector learns)."""
 
 

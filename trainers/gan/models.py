@@ -351,3 +351,6 @@ class Discriminator(nn.Module):
 def count_params(module: nn.Module) -> int:
     """Number of parameters of ``module``."""
     return sum(p.numel() for p in module.parameters())
+
+
+from trainers.gan import aegan as _aegan  # noqa: E402,F401  (registers the ae_gan family)

@@ -36,6 +36,8 @@ from trainers.gan.models import Discriminator, count_params, create_generator
 from trainers.gan.rng import get_rng, keep_rng, set_rng
 
 LOSS_LIMIT = 1e4
+CODE_PENALTY = 0.01
+"""``ae_gan``: weight of the codes' mean square, relative to the L1 reconstruction loss."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -205,8 +207,16 @@ def train(
         if best:
             export_generator(run.path / BEST_NAME, G_ema, meta)
 
+    def refit_prior() -> None:
+        if getattr(G, "autoencoder", False):  # ae_gan samples from a mixture of its codes
+            from trainers.gan.aegan import fit_prior
+
+            with keep_rng():
+                fit_prior([G_ema, G], images, cfg.seed)
+
     def evaluate() -> bool:
         nonlocal best_score, last_metrics
+        refit_prior()
         with keep_rng():  # building MTCNN draws random init weights: keep training exact
             last_metrics = {"step": step, **evaluator(G_ema)}
         run.log({"event": "eval", **last_metrics})
@@ -257,6 +267,8 @@ def train(
             if step % cfg.log_every == 0:
                 run.log({"event": "train", "step": step, "images_per_s": ips, **means})
                 sums, count, win_t = {}, 0, time.monotonic()
+            if step % cfg.checkpoint_every == 0 and step % cfg.eval_every:
+                refit_prior()
             if step % cfg.sample_every == 0:
                 save_grid(evaluator.grid(G_ema), run.path, step)
             improved = False
@@ -295,9 +307,16 @@ def _train_step(cfg, step, G, D, opt_g, opt_d, scaler_g, scaler_d, images, n_tra
     real = images[idx].permute(0, 3, 1, 2).float() / 127.5 - 1.0
     flip = torch.rand(cfg.batch, device=device) < 0.5
     real = torch.where(flip[:, None, None, None], real.flip(3), real)
+    autoencoder = getattr(G, "autoencoder", False)
     with autocast(device, use_amp):
         if G.conditional:
             fake = G(real)
+        elif autoencoder:  # ae_gan: D judges reconstructions and samples of the mixture
+            codes = G.encode(real)
+            recon = G.decode(codes)
+            half = cfg.batch // 2
+            sampled = G(torch.randn(cfg.batch - half, cfg.z_dim, device=device))
+            fake = torch.cat([recon[:half], sampled])
         else:
             fake = G(torch.randn(cfg.batch, cfg.z_dim, device=device))
 
@@ -328,10 +347,12 @@ def _train_step(cfg, step, G, D, opt_g, opt_d, scaler_g, scaler_d, images, n_tra
     with autocast(device, use_amp):
         loss_g = g_hinge(D(diff_augment(fake, policy)).float())
         out["g_loss"] = loss_g.item()
-        if G.conditional:
-            rec = (fake.float() - real).abs().mean()
+        if G.conditional or autoencoder:
+            rec = ((recon if autoencoder else fake).float() - real).abs().mean()
             loss_g = loss_g + cfg.rec_weight * rec
             out["rec_l1"] = rec.item()
+        if autoencoder:  # a regularised autoencoder: small codes, so a mixture fits them
+            loss_g = loss_g + cfg.rec_weight * CODE_PENALTY * codes.float().pow(2).mean()
     opt_g.zero_grad(set_to_none=True)
     scaler_g.scale(loss_g).backward()
     scaler_g.step(opt_g)

@@ -1,0 +1,66 @@
+"""``ae_gan``: codes from an autoencoder, samples from a mixture fitted to them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from trainers.gan.aegan import GaussianMixturePrior, fit_prior
+from trainers.gan.config import GanConfig
+from trainers.gan.export import load_generator
+from trainers.gan.models import create_generator
+from trainers.gan.train import train
+
+
+def test_an_unfitted_prior_is_the_standard_normal_tail_of_z():
+    prior = GaussianMixturePrior(dim=4, components=3)
+    z = torch.randn(5, 5)
+    assert torch.allclose(prior(z), z[:, 1:])
+
+
+def test_fitted_prior_reproduces_the_clusters_and_their_weights():
+    rng = np.random.default_rng(0)
+    a = rng.normal(-5.0, 0.5, (300, 2))
+    b = rng.normal(+5.0, 0.5, (100, 2))
+    prior = GaussianMixturePrior(dim=2, components=2)
+    prior.fit(np.concatenate([a, b]), seed=0)
+    z = torch.randn(4000, 3, generator=torch.Generator().manual_seed(1))
+    codes = prior(z).numpy()
+    right = codes[:, 0] > 0
+    assert abs(right.mean() - 0.25) < 0.03  # the weights: 100 of 400 codes
+    assert np.allclose(codes[right].mean(0), 5.0, atol=0.1)
+    assert np.allclose(codes[~right].std(0), 0.5, atol=0.05)
+    assert torch.equal(prior(z[:7]), prior(z)[:7])  # a code depends on its own z only
+
+
+def test_fit_prior_stores_one_mixture_in_every_copy_and_keeps_images():
+    torch.manual_seed(0)
+    g = create_generator("ae_gan", size=16, width=4, z_dim=5, components=2)
+    ema = create_generator("ae_gan", size=16, width=4, z_dim=5, components=2)
+    images = torch.randint(0, 256, (40, 16, 16, 3), dtype=torch.uint8)
+    before = images.clone()
+    codes = fit_prior([ema, g], images, seed=0)
+    assert codes.shape == (40, 4)
+    assert torch.equal(images, before)
+    assert torch.equal(g.prior.means, ema.prior.means)
+    assert not torch.equal(g.prior.means, torch.zeros_like(g.prior.means))
+
+
+def test_training_fits_the_prior_and_sampling_is_reproducible(tmp_path, tiny_faces):
+    cfg = GanConfig(
+        family="ae_gan", data=(str(tiny_faces),), size=16, width=4, z_dim=5, batch=4, steps=4,
+        holdout=6, eval_every=2, sample_every=2, checkpoint_every=2, eval_n=8, log_every=2, seed=1,
+        device="cpu", threads=1,
+    )  # fmt: skip
+    train(cfg, tmp_path / "run")
+    records = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert any("rec_l1" in r for r in records if r["event"] == "train")
+    g, meta = load_generator(tmp_path / "run")
+    assert meta["family"] == "ae_gan" and meta["kwargs"]["z_dim"] == 5
+    assert not torch.equal(g.prior.means, torch.zeros_like(g.prior.means))
+    z = torch.randn(6, 5, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(g(z), g(z))
+        assert g(z).shape == (6, 3, 16, 16)
