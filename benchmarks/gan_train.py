@@ -16,18 +16,20 @@ import torch
 from forensics.device import resolve_device
 from trainers.gan.augment import parse_policy
 from trainers.gan.config import FAMILIES, GanConfig
-from trainers.gan.models import Discriminator, count_params, create_generator
-from trainers.gan.train import _train_step
+from trainers.gan.models import count_params, create_generator
+from trainers.gan.train import _train_step, make_discriminator
 
 
 def bench(family: str, args: argparse.Namespace) -> dict[str, float]:
-    cfg = GanConfig(family=family, data=("-",), size=args.size, width=args.width, batch=args.batch)
+    cfg = GanConfig(family=family, data=("-",), size=args.size, width=args.width, batch=args.batch,
+                    disc=args.disc, features=args.features)  # fmt: skip
     device = resolve_device(args.device)
     torch.manual_seed(0)
     G = create_generator(family, **cfg.model_kwargs()).to(device)
-    D = Discriminator(cfg.size, cfg.width).to(device)
+    D = make_discriminator(cfg).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(0.0, 0.99))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99))
+    d_params = D.trainable() if hasattr(D, "trainable") else D.parameters()
+    opt_d = torch.optim.Adam(d_params, lr=cfg.lr_d, betas=(0.0, 0.99))
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     images = torch.randint(0, 256, (512, cfg.size, cfg.size, 3), dtype=torch.uint8, device=device)
     policy = parse_policy(cfg.diffaug)
@@ -56,6 +58,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=GanConfig.width)
     ap.add_argument("--batch", type=int, default=GanConfig.batch)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--disc", default="conv", help="conv, or projected (needs --features)")
+    ap.add_argument("--features", default=None, help="MobileNetV2 weights (projected D)")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")

@@ -66,6 +66,14 @@ def train(
         float, typer.Option("--r1-gamma", help="R1 penalty weight (0: off).")
     ] = 0.1,
     beta1: Annotated[float, typer.Option("--beta1", help="Adam beta1 of G and D.")] = 0.5,
+    rec_weight: Annotated[
+        float,
+        typer.Option(
+            "--rec-weight",
+            help="resynth/ae_gan: weight of the L1 reconstruction loss against the "
+            "adversarial loss (lower: sharper, looser reconstructions).",
+        ),
+    ] = 10.0,
     ema_decay: Annotated[
         float, typer.Option("--ema-decay", help="EMA of G used for sampling (0: off).")
     ] = 0.995,
@@ -145,6 +153,7 @@ def train(
         lr_d=lr_d,
         r1_gamma=r1_gamma,
         beta1=beta1,
+        rec_weight=rec_weight,
         ema_decay=ema_decay,
         spectral_norm=not no_spectral_norm,
         mbstd=not no_mbstd,
