@@ -64,3 +64,19 @@ def test_training_fits_the_prior_and_sampling_is_reproducible(tmp_path, tiny_fac
     with torch.no_grad():
         assert torch.equal(g(z), g(z))
         assert g(z).shape == (6, 3, 16, 16)
+
+
+def test_exported_checkpoint_drops_the_encoder_and_samples_the_same(tmp_path):
+    from trainers.gan.export import export_generator
+
+    torch.manual_seed(0)
+    g = create_generator("ae_gan", size=16, width=4, z_dim=5, components=2).eval()
+    fit_prior([g], torch.randint(0, 256, (30, 16, 16, 3), dtype=torch.uint8))
+    kwargs = {"size": 16, "width": 4, "z_dim": 5, "components": 2}
+    path = export_generator(tmp_path / "g.safetensors", g, {"family": "ae_gan", "kwargs": kwargs,
+                                                             "size": 16})  # fmt: skip
+    loaded, meta = load_generator(path)
+    assert meta["kwargs"]["with_encoder"] is False and loaded.encoder is None
+    z = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(loaded(z), g(z))

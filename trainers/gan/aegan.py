@@ -99,19 +99,33 @@ class AutoencoderGenerator(nn.Module):
     conditional = False
     autoencoder = True
 
-    def __init__(self, size: int, width: int, z_dim: int, components: int) -> None:
+    def __init__(
+        self, size: int, width: int, z_dim: int, components: int, with_encoder: bool = True
+    ) -> None:
         super().__init__()
         if z_dim < 2:
             raise ValueError("ae_gan needs z_dim >= 2 (one number picks the component)")
         self.size, self.z_dim = size, z_dim
         self.code_dim = z_dim - 1
-        self.encoder = Encoder(size, width, self.code_dim)
+        self.encoder = Encoder(size, width, self.code_dim) if with_encoder else None
         self.decoder = LatentGenerator(size, width, self.code_dim, "nearest")
         self.prior = GaussianMixturePrior(self.code_dim, components)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes of real images in ``[-1, 1]``."""
+        """Codes of real images in ``[-1, 1]``.
+
+        Raises:
+            RuntimeError: The generator was exported for sampling only (no encoder).
+
+        """
+        if self.encoder is None:
+            raise RuntimeError("this ae_gan checkpoint was exported without its encoder")
         return self.encoder(x)
+
+    def sampling_state(self) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+        """What a sampling checkpoint needs: the decoder and prior, and the kwarg saying so."""
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+        return state, {"with_encoder": False}
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Images in ``[-1, 1]`` for codes."""
@@ -123,9 +137,15 @@ class AutoencoderGenerator(nn.Module):
 
 
 @register_generator
-def ae_gan(size: int = 64, width: int = 16, z_dim: int = 65, components: int = 10) -> nn.Module:
-    """Adversarial autoencoder (``resize_conv`` decoder) sampled from a fitted code mixture."""
-    return AutoencoderGenerator(size, width, z_dim, components)
+def ae_gan(
+    size: int = 64, width: int = 16, z_dim: int = 65, components: int = 10,
+    with_encoder: bool = True,
+) -> nn.Module:  # fmt: skip
+    """Adversarial autoencoder (``resize_conv`` decoder) sampled from a fitted code mixture.
+
+    Exported checkpoints drop the encoder (``with_encoder=False``): sampling never needs it.
+    """
+    return AutoencoderGenerator(size, width, z_dim, components, with_encoder)
 
 
 @torch.no_grad()

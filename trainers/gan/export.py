@@ -44,8 +44,12 @@ def export_generator(path: str | os.PathLike, generator: nn.Module, meta: dict[s
             raise ValueError(f"generator meta needs {key!r}")
     from forensics import __version__
 
+    state = generator.state_dict()
+    if hasattr(generator, "sampling_state"):  # e.g. ae_gan: samples need no encoder
+        state, extra = generator.sampling_state()
+        meta = {**meta, "kwargs": {**meta["kwargs"], **extra}}
     full = {"format": GENERATOR_FORMAT, "forensics_version": __version__, **meta}
-    return save_checkpoint(path, generator.state_dict(), full)
+    return save_checkpoint(path, state, full)
 
 
 def resolve_generator_path(path: str | os.PathLike | None) -> Path:
