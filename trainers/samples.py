@@ -78,19 +78,25 @@ def latent_walk_frames(
         yield rgb if out_side is None else resize_rgb(rgb, (out_side, out_side))
 
 
-def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | None) -> list[Path]:
-    """Write GAN faces, re-synthesised portraits and a latent-walk video into ``samples``."""
+def make_gan_faces(samples: Path, generator_path: str | None) -> list[Path]:
+    """Write ``fake_gan_face_1.png`` and ``fake_gan_face_2.png`` (seed 2026) into ``samples``."""
     from trainers.gan.evaluate import generate
-    from trainers.gan.export import RESYNTH_GENERATOR, load_generator
-    from trainers.gan.native import resynthesize
+    from trainers.gan.export import load_generator
 
-    written: list[Path] = []
     generator, _ = load_generator(generator_path, "cpu")
     gen = torch.Generator().manual_seed(2026)
     with torch.inference_mode():
         faces = generate(generator, torch.randn(2, int(generator.z_dim), generator=gen), "cpu")
-    for i, rgb in enumerate(faces):
-        written.append(save_image(samples / f"fake_gan_face_{i + 1}.png", rgb))
+    return [save_image(samples / f"fake_gan_face_{i + 1}.png", rgb) for i, rgb in enumerate(faces)]
+
+
+def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | None) -> list[Path]:
+    """Write GAN faces, re-synthesised portraits and a latent-walk video into ``samples``."""
+    from trainers.gan.export import RESYNTH_GENERATOR, load_generator
+    from trainers.gan.native import resynthesize
+
+    written = make_gan_faces(samples, generator_path)
+    generator, _ = load_generator(generator_path, "cpu")
     written.append(
         write_video(samples / "fake_video_gan_latent_walk.mp4", latent_walk_frames(generator), 12)
     )
@@ -152,8 +158,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only rebuild the two files with provenance (from the GAN faces already there)",
     )
+    parser.add_argument(
+        "--gan-faces-only",
+        action="store_true",
+        help="only rebuild the two GAN faces and, from them, the two files with provenance",
+    )
     args = parser.parse_args(argv)
-    if args.provenance_only:
+    if args.gan_faces_only:
+        for path in make_gan_faces(args.samples, args.generator):
+            print(path)
+    if args.provenance_only or args.gan_faces_only:
         for path in make_provenance_samples(args.samples):
             print(path)
         return
