@@ -301,7 +301,7 @@ def test_shipped_provenance_samples_declare_what_they_are():
     assert signed["c2pa"]["valid"] and signed["c2pa"]["signer"].startswith("forensics sample")
     assert "declares trainedAlgorithmicMedia" in signed["declared"]
     params = read_provenance(samples / "fake_params_gan_face.png")
-    assert "Model: forensics resize_conv" in params["declared"]
+    assert "Model: forensics ae_gan default generator" in params["declared"]
     for real in ("real_grace_hopper.jpg", "real_astronaut_eileen_collins.png"):
         assert read_provenance(samples / real)["declared"] is None
 

@@ -109,13 +109,14 @@ def make_fakes(samples: Path, generator_path: str | None, resynth_path: str | No
     return written
 
 
-def make_provenance_samples(samples: Path) -> list[Path]:
+def make_provenance_samples(samples: Path, family: str = "ae_gan") -> list[Path]:
     """Two GAN faces that say what they are: a signed C2PA manifest, and generator settings.
 
     ``fake_c2pa_gan_face.jpg`` is ``fake_gan_face_1.png`` as JPEG with a C2PA manifest that
     declares ``trainedAlgorithmicMedia``, signed by a throwaway certificate made for it (its
     key is discarded). ``fake_params_gan_face.png`` is ``fake_gan_face_2.png`` with an
-    AUTOMATIC1111-style ``parameters`` text chunk naming the project's generator.
+    AUTOMATIC1111-style ``parameters`` text chunk naming the project's generator (``family``:
+    the family of the generator that made the two faces).
     """
     from PIL import Image, PngImagePlugin
 
@@ -127,14 +128,14 @@ def make_provenance_samples(samples: Path) -> list[Path]:
         "image/jpeg",
         throwaway_credentials(signer="forensics sample signer"),
         title="fake_c2pa_gan_face.jpg",
-        software="forensics gan (resize_conv default generator)",
+        software=f"forensics gan ({family} default generator)",
     )
     (samples / "fake_c2pa_gan_face.jpg").write_bytes(signed)
     info = PngImagePlugin.PngInfo()
     info.add_text(
         "parameters",
         "a face\nSteps: 1, Sampler: forensics gan, CFG scale: 1, Seed: 2026, Size: 64x64, "
-        "Model: forensics resize_conv default generator",
+        f"Model: forensics {family} default generator",
     )
     out = samples / "fake_params_gan_face.png"
     Image.fromarray(load_image(samples / "fake_gan_face_2.png")).save(out, pnginfo=info)
@@ -164,11 +165,15 @@ def main(argv: list[str] | None = None) -> None:
         help="only rebuild the two GAN faces and, from them, the two files with provenance",
     )
     args = parser.parse_args(argv)
+    from forensics.checkpoint import read_meta
+    from trainers.gan.export import resolve_generator_path
+
+    family = str(read_meta(resolve_generator_path(args.generator))["family"])
     if args.gan_faces_only:
         for path in make_gan_faces(args.samples, args.generator):
             print(path)
     if args.provenance_only or args.gan_faces_only:
-        for path in make_provenance_samples(args.samples):
+        for path in make_provenance_samples(args.samples, family):
             print(path)
         return
     written = [
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     ]
     written += make_fakes(args.samples, args.generator, args.resynth)
-    written += make_provenance_samples(args.samples)
+    written += make_provenance_samples(args.samples, family)
     for path in written:
         print(path)
 
