@@ -16,8 +16,13 @@ import torch
 from forensics.device import resolve_device
 from trainers.gan.augment import parse_policy
 from trainers.gan.config import FAMILIES, GanConfig
-from trainers.gan.models import count_params, create_generator
-from trainers.gan.train import _train_step, make_discriminator
+from trainers.gan.models import (
+    count_params,
+    create_generator,
+    discriminator_params,
+    make_discriminator,
+)
+from trainers.gan.step import train_step
 
 
 def bench(family: str, args: argparse.Namespace) -> dict[str, float]:
@@ -28,19 +33,18 @@ def bench(family: str, args: argparse.Namespace) -> dict[str, float]:
     G = create_generator(family, **cfg.model_kwargs()).to(device)
     D = make_discriminator(cfg).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(0.0, 0.99))
-    d_params = D.trainable() if hasattr(D, "trainable") else D.parameters()
-    opt_d = torch.optim.Adam(d_params, lr=cfg.lr_d, betas=(0.0, 0.99))
+    opt_d = torch.optim.Adam(discriminator_params(D), lr=cfg.lr_d, betas=(0.0, 0.99))
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     images = torch.randint(0, 256, (512, cfg.size, cfg.size, 3), dtype=torch.uint8, device=device)
     policy = parse_policy(cfg.diffaug)
     amp = device.type == "cuda"
     for step in range(3):
-        _train_step(cfg, step, G, D, opt_g, opt_d, scaler, scaler, images, 512, policy, device, amp)
+        train_step(cfg, step, G, D, opt_g, opt_d, scaler, scaler, images, 512, policy, device, amp)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
     for step in range(args.steps):
-        _train_step(cfg, step, G, D, opt_g, opt_d, scaler, scaler, images, 512, policy, device, amp)
+        train_step(cfg, step, G, D, opt_g, opt_d, scaler, scaler, images, 512, policy, device, amp)
     if device.type == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t

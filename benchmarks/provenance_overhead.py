@@ -27,7 +27,8 @@ def provenance_overhead(paths: list[Path], model: Path | None, repeat: int = 3) 
     from forensics.media import encode_jpeg, load_image
     from forensics.provenance import read_provenance
     from forensics.provenance.signing import sign_image, throwaway_credentials
-    from forensics.scan import ScanConfig, Scanner, channels_last, make_face_detector
+    from forensics.scan import Scanner
+    from forensics.scan_setup import ScanConfig, channels_last, make_face_detector
     from forensics.scoring import Detector
 
     detector = channels_last(Detector.load(model, device="cpu"))

@@ -6,7 +6,7 @@ Usage:
 
 The same 512-px single-face photos as ``benchmarks/scan_speed.py`` are processed in-process in
 batches, each stage timed on its own with the scanner's own objects
-(:func:`forensics.scan.make_face_detector`, :func:`forensics.scan.channels_last`,
+(:func:`forensics.scan_setup.make_face_detector`, :func:`forensics.scan_setup.channels_last`,
 :meth:`forensics.scoring.Detector.predict`). Start-up (imports, model load) is printed apart.
 The machine may be shared: numbers are noisy (the load is printed).
 """
@@ -34,7 +34,7 @@ def main() -> None:
     t0 = time.perf_counter()
     from forensics.faces import crop_face
     from forensics.media import load_image
-    from forensics.scan import channels_last, make_face_detector
+    from forensics.scan_setup import channels_last, make_face_detector
     from forensics.scoring import Detector
 
     imports_s = time.perf_counter() - t0

@@ -51,9 +51,10 @@ def main() -> None:
     t0 = time.perf_counter()
     from forensics.analysis import Analyzer
     from forensics.device import torch_threads
-    from forensics.scan import ScanConfig, Scanner, channels_last, make_face_detector
+    from forensics.scan import Scanner
     from forensics.scan_inputs import collect_inputs
     from forensics.scan_ray import RayScanner, WorkerSpec, connect, import_ray
+    from forensics.scan_setup import ScanConfig, channels_last, make_face_detector
     from forensics.scoring import Detector
 
     imports_s = time.perf_counter() - t0

@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_clip(path: Path, seconds: float, fps: float) -> Path:
     """A 1280x720 clip: the sample portrait (one face) panning slowly on grey."""
-    from forensics.media import load_image, resize_rgb, write_video
+    from forensics.media import load_image, resize_rgb
+    from forensics.video import write_video
 
     face = resize_rgb(load_image(REPO / "samples" / "real_grace_hopper.jpg"), (520, 600))
     n = int(round(seconds * fps))
@@ -69,7 +70,8 @@ def main() -> None:
             sys.exit(f"scan failed ({proc.returncode}):\n{proc.stderr}")
 
         from forensics.analysis import Analyzer
-        from forensics.scan import ScanConfig, Scanner, channels_last, make_face_detector
+        from forensics.scan import Scanner
+        from forensics.scan_setup import ScanConfig, channels_last, make_face_detector
         from forensics.scoring import Detector
 
         det = channels_last(Detector.load(args.model, device="cpu"))

@@ -3,7 +3,7 @@
 An :mod:`forensics.ensemble` averages members that read the same input. A fusion combines
 *branches* that do not: a spectral branch reads native-resolution pixels (any resizing would
 rewrite the spectrum it measures), while a face-swap branch reads the whole crop resized. Each
-branch keeps its own :class:`~forensics.scoring.Preprocess` and its own calibration, and the
+branch keeps its own :class:`~forensics.preprocess.Preprocess` and its own calibration, and the
 fusion combines the branches' **calibrated** logits, so their scales agree:
 
 - ``"max"``: a face is as suspicious as its most suspicious branch (the fused probability is
@@ -85,7 +85,8 @@ class FusionDetector(nn.Module):
 
     def __init__(self, members: Sequence[Mapping[str, Any]], combine: str = "max") -> None:
         super().__init__()
-        from forensics.scoring import Calibration, Preprocess
+        from forensics.preprocess import Preprocess
+        from forensics.scoring import Calibration
 
         if combine not in COMBINES:
             raise ValueError(f"unknown combine {combine!r}; use one of {COMBINES}")

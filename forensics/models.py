@@ -151,7 +151,7 @@ def patch_mobilenet(
     All five stages are kept (stride 32: a 7x7 evidence map on a 224-px face). ``pad_type``
     ``"same"`` matches weights converted from TensorFlow, such as the project's shared
     ``mobilenetv2_100_in1k.safetensors``; their input normalisation is ``(x - 0.5) / 0.5``,
-    which is :class:`forensics.scoring.Preprocess`'s default. RGB input keeps the stem's
+    which is :class:`forensics.preprocess.Preprocess`'s default. RGB input keeps the stem's
     pretrained filters usable.
     """
     extra = {"pad_type": pad_type} if pad_type else {}

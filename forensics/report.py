@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,14 +189,6 @@ def _cal(calibration: Calibration | None) -> tuple[float, float]:
     if calibration is None:
         return 0.0, 1.0
     return float(calibration.bias), float(calibration.temperature)
-
-
-def read_records(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
-    """Stream the records of a ``results.jsonl`` file."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 GROUPS = ("fake", "uncertain", "real", "error", "skipped")

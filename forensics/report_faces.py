@@ -19,7 +19,8 @@ from forensics.html import css_gradient, esc, fmt3, prob_bar
 
 if TYPE_CHECKING:
     from forensics.analysis import ScoredFace
-    from forensics.scoring import Detector, Preprocess
+    from forensics.preprocess import Preprocess
+    from forensics.scoring import Detector
 
 LEGEND_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

@@ -19,6 +19,8 @@ Rules:
 A bad file never stops a scan: it gets an ``error`` record with a clear message. Files that
 are neither photos nor videos get a ``skipped`` record. Records are produced one at a time
 (photos in batches of ``batch_size``), so memory stays bounded whatever the number of files.
+The settings (:class:`~forensics.scan_setup.ScanConfig`) and the scan-tuned models are set up
+in :mod:`forensics.scan_setup`.
 """
 
 from __future__ import annotations
@@ -28,20 +30,13 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from forensics.analysis import Analyzer, ImageScore
-from forensics.faces import FaceDetector, square_box
-from forensics.media import (
-    DEFAULT_MAX_PIXELS,
-    MediaError,
-    iter_video_frames,
-    probe_video,
-    sample_frame_indices,
-)
+from forensics.faces import square_box
+from forensics.media import MediaError
 from forensics.records import (
     IMAGE_RULE,
     TRACK_RULE,
@@ -55,13 +50,11 @@ from forensics.report import RESULTS_NAME, Artifacts, artifact_stem
 from forensics.report_faces import describe_heatmap
 from forensics.scan_inputs import prefetch, read_input
 from forensics.scan_resume import clear_outputs, file_stat
+from forensics.scan_setup import ScanConfig
 from forensics.scan_tracks import strip_crops, write_track_views
-from forensics.scoring import Detector
 from forensics.tracks import Observation, appearance, track_faces, track_results
 from forensics.tracks import top_k_mean as top_k_mean  # re-exported: the video rule
-
-DETECT_SIDE = 256
-"""Faces are looked for on a copy whose longer side is at most this (boxes map back)."""
+from forensics.video import iter_video_frames, probe_video, sample_frame_indices
 
 PREFETCH = 4
 """Photos decoded ahead of the one being batched (in a background thread)."""
@@ -72,71 +65,6 @@ RecordFn = Callable[[int, int, ScanRecord], None]
 """Progress callback: ``(done, total, record)`` after each input file."""
 FrameFn = Callable[[Path, int, int], None]
 """Video progress callback: ``(path, frames done, frames to sample)``; 0 done when it starts."""
-
-
-@dataclass(frozen=True)
-class ScanConfig:
-    """How a scan samples, batches and decides.
-
-    Attributes:
-        fps: Video frames sampled per second.
-        max_frames: At most this many frames per video (evenly spread).
-        max_faces: Score at most this many faces per photo or frame.
-        batch_size: Photos (or frames) per detector batch.
-        threshold: Overrides the checkpoint's decision threshold (``None``: keep it).
-        top_frames: Heatmaps are written for this many most suspicious video frames.
-        max_pixels: Photos with more pixels are refused (decompression bombs).
-        provenance: Read each photo's provenance (C2PA, metadata) into its record.
-        provenance_rule: A validly signed or embedded declaration of AI generation makes
-            the verdict ``fake`` (``verdict_source="provenance"``); ``False`` reports it only
-            (``--ignore-provenance``).
-
-    """
-
-    fps: float = 2.0
-    max_frames: int = 64
-    max_faces: int = 16
-    batch_size: int = 16
-    threshold: float | None = None
-    top_frames: int = 3
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    provenance: bool = True
-    provenance_rule: bool = True
-
-
-def make_face_detector(device=None, detect_side: int = DETECT_SIDE) -> FaceDetector:
-    """MTCNN set up for scanning many files fast.
-
-    Detection runs on a copy shrunk to ``detect_side`` (default 256) with a 20-px minimum
-    face, so the smallest face found is about ``20 / detect_side`` of the photo's longer side
-    (8% by default): portraits, selfies, ID photos and video close-ups. Raise
-    ``detect_side`` for small faces in group photos. The image pyramid uses a 0.6 scale
-    step and stricter first stages (0.7, 0.8, 0.9): far fewer candidate boxes, and faces
-    below 0.9 are dropped anyway. Crops are always cut from the full-resolution photo.
-    A small, face-shaped image in which no face is found (a face-filled crop under 160 px)
-    gets one retry on an upscaled copy before the whole image is scored.
-    """
-    return FaceDetector(
-        device=device,
-        detect_side=detect_side,
-        min_face_px=20,
-        thresholds=(0.7, 0.8, 0.9),
-        factor=0.6,
-        channels_last=True,
-        retry_small=True,
-    )
-
-
-def channels_last(detector: Detector) -> Detector:
-    """Switch the detector's weights to channels-last memory format, in place.
-
-    Same scores (up to float rounding); oneDNN's convolution and pooling kernels are
-    faster in this layout on CPU. Returns ``detector`` for chaining.
-    """
-    import torch
-
-    detector.model.to(memory_format=torch.channels_last)
-    return detector
 
 
 class Scanner:

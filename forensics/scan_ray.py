@@ -32,8 +32,9 @@ from typing import Any
 from forensics.media import media_kind
 from forensics.records import ScanRecord, display_path
 from forensics.report import RESULTS_NAME
-from forensics.scan import RecordFn, ScanConfig, Scanner
+from forensics.scan import RecordFn, Scanner
 from forensics.scan_resume import clear_outputs, file_stat
+from forensics.scan_setup import ScanConfig
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'forensics[ray]'"
 OBJECT_STORE_BYTES = 128 * 2**20
@@ -94,7 +95,7 @@ class WorkerSpec:
         model: Absolute path of the detector checkpoint (``None``: the shipped default).
         device: ``cpu`` or ``cuda[:N]`` (``auto`` means CPU on Ray workers).
         precision: ``fp32`` or ``bf16``.
-        detect_side: MTCNN's working side (see :func:`forensics.scan.make_face_detector`).
+        detect_side: MTCNN's working side (see :func:`forensics.scan_setup.make_face_detector`).
         config: Sampling, batching and threshold settings.
         out: Absolute ``--out`` folder for the pictures, or ``None``.
         cwd: The driver's working folder, so relative inputs mean the same files.
@@ -118,7 +119,7 @@ class ScanWorker:
         import torch
 
         from forensics.analysis import Analyzer
-        from forensics.scan import channels_last, make_face_detector
+        from forensics.scan_setup import channels_last, make_face_detector
         from forensics.scoring import Detector
 
         torch.set_num_threads(max(1, threads))

@@ -42,7 +42,8 @@ def make_tiny_checkpoint(path: Path, threshold: float = 0.5, seed: int = 0) -> P
     import torch
 
     from forensics.models import create_model
-    from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+    from forensics.preprocess import Preprocess
+    from forensics.scoring import Calibration, Detector, DetectorSpec
 
     torch.manual_seed(seed)
     spec = DetectorSpec(

@@ -11,9 +11,10 @@ import torch
 
 from forensics.checkpoint import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from forensics.faces import crop_face, square_box
-from forensics.media import MediaError, load_image, sample_frame_indices
+from forensics.media import MediaError, load_image
 from forensics.models import create_model, npr_residual
 from forensics.scoring import Calibration, Detector
+from forensics.video import sample_frame_indices
 
 
 def test_checkpoint_round_trip(tmp_path, tiny_checkpoint):

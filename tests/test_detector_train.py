@@ -84,7 +84,7 @@ def test_eval_cli_json_and_plots(trained, folders, tmp_path):
 def test_eval_scores_equal_analyzer_and_scan(trained, folders):
     from forensics.analysis import Analyzer
     from forensics.media import load_image
-    from forensics.scan import make_face_detector
+    from forensics.scan_setup import make_face_detector
     from forensics.scoring import Detector
     from trainers.detector.evaluate import evaluate_folders
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from forensics.checkpoint import file_sha256, load_checkpoint
 from forensics.cli.main import app
 from forensics.models import create_model
-from forensics.scoring import Detector, Preprocess
+from forensics.preprocess import Preprocess
+from forensics.scoring import Detector
 from trainers.detector.augment import Augmenter, gaussian_noise, resize_short_side
 from trainers.detector.evaluate import PAIRED_REAL, paired_real
 from trainers.detector.export import load_init_weights
@@ -208,7 +209,7 @@ def test_recipe_held_back_halves_are_disjoint_from_training(tmp_path, monkeypatc
 
 
 def test_ema_decay_warms_up_so_batchnorm_statistics_keep_up():
-    from trainers.detector.train import ema_avg_fn
+    from trainers.detector.ema import ema_avg_fn
 
     avg = ema_avg_fn(0.998)
     a, c = torch.zeros(3), torch.ones(3)

@@ -16,7 +16,8 @@ from forensics.cli.main import app
 from forensics.fusion import fusion_specs
 from forensics.media import save_image
 from forensics.models import create_model
-from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+from forensics.preprocess import Preprocess
+from forensics.scoring import Calibration, Detector, DetectorSpec
 from trainers.detector.fusion import fuse_detectors
 
 runner = CliRunner()

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from forensics.checkpoint import file_sha256, read_meta
 from forensics.cli.main import app
-from forensics.media import jpeg_quality_estimate, load_image
+from forensics.jpeg import jpeg_quality_estimate
+from forensics.media import load_image
 from trainers.gan.config import FAMILIES, GanConfig
 from trainers.gan.sample import sample_images
 from trainers.gan.train import StepInfo, TrainingDiverged, train
@@ -83,17 +84,17 @@ def test_time_budget_stops_cleanly(tmp_path, tiny_faces):
 
 
 def test_divergence_stops_with_clear_message(tmp_path, tiny_faces, monkeypatch):
-    import trainers.gan.train as train_mod
+    import trainers.gan.step as step_mod
 
     calls = {"n": 0}
-    real_hinge = train_mod.d_hinge
+    real_hinge = step_mod.d_hinge
 
     def flaky(real, fake):
         calls["n"] += 1
         out = real_hinge(real, fake)
         return out * float("nan") if calls["n"] > 2 else out
 
-    monkeypatch.setattr(train_mod, "d_hinge", flaky)
+    monkeypatch.setattr(step_mod, "d_hinge", flaky)
     with pytest.raises(TrainingDiverged, match=r"diverged at step 3.*d_loss=nan.*step 2"):
         train(_cfg(tiny_faces, steps=10), tmp_path / "run")
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def detector(tmp_path_factory) -> Path:
     """A tiny randomly initialised detector (it detects nothing; only plumbing is tested)."""
     from forensics.models import create_model
-    from forensics.scoring import Detector, DetectorSpec, Preprocess
+    from forensics.preprocess import Preprocess
+    from forensics.scoring import Detector, DetectorSpec
 
     spec = DetectorSpec(
         arch="patch_tiny", arch_kwargs={"width": 4}, preprocess=Preprocess(input_size=32)

@@ -206,7 +206,8 @@ def test_face_without_crop_falls_back_to_the_overlay(tmp_path) -> None:
 
 def _tiny_detector(members: list[dict] | None = None):
     from forensics.models import create_model
-    from forensics.scoring import Detector, DetectorSpec, Preprocess
+    from forensics.preprocess import Preprocess
+    from forensics.scoring import Detector, DetectorSpec
 
     if members is None:
         spec = DetectorSpec("patch_tiny", preprocess=Preprocess(input_size=32))
@@ -298,8 +299,8 @@ def test_heatmap_source_says_when_branches_tie() -> None:
     ],
 )
 def test_describe_region_of_native_resolution_windows(side: int, expected: str) -> None:
+    from forensics.preprocess import Preprocess
     from forensics.report_faces import describe_region
-    from forensics.scoring import Preprocess
 
     pre = Preprocess(fit="center", input_size=64, min_size=32)
     assert describe_region(pre, (side, side, 3)).startswith(expected)

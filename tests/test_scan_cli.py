@@ -15,7 +15,8 @@ from test_scan_lib import CONTRACT, make_bad_inputs
 from typer.testing import CliRunner
 
 from forensics.cli.main import app
-from forensics.media import save_image, write_video
+from forensics.media import save_image
+from forensics.video import write_video
 
 runner = CliRunner()
 

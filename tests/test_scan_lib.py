@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from conftest import make_tiny_checkpoint
 
-from forensics.media import resize_rgb, sample_frame_indices, save_image, write_video
+from forensics.media import resize_rgb, save_image
+from forensics.video import sample_frame_indices, write_video
 
 FACE_KEYS = {"box", "score", "heatmap"}
 CONTRACT = {"path", "kind", "status", "error", "score", "verdict", "faces", "frames", "model"}
@@ -68,7 +69,8 @@ def ckpt(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scanner_factory(ckpt, face_detector):
     from forensics.analysis import Analyzer
-    from forensics.scan import ScanConfig, Scanner
+    from forensics.scan import Scanner
+    from forensics.scan_setup import ScanConfig
     from forensics.scoring import Detector
 
     detector = Detector.load(ckpt, device="cpu")
@@ -264,7 +266,7 @@ def test_make_tiny_checkpoint_is_not_a_default_model():
 
 def test_channels_last_speedups_keep_results(ckpt, portrait_rgb, face_detector):
     from forensics.faces import FaceDetector
-    from forensics.scan import channels_last
+    from forensics.scan_setup import channels_last
     from forensics.scoring import Detector
 
     fast = FaceDetector(device="cpu", channels_last=True)

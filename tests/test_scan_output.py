@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from forensics.cli.common import console
 from forensics.cli.main import app
-from forensics.media import save_image, write_video
+from forensics.media import save_image
 from forensics.record_views import (
     CSV_FIELDS,
     ELLIPSIS,
@@ -28,6 +28,7 @@ from forensics.record_views import (
     truncate,
 )
 from forensics.records import FaceResult, FrameResult, ScanRecord
+from forensics.video import write_video
 
 runner = CliRunner()
 LONG = "a_very_long_file_name_from_a_camera_export_" * 3 + "end.jpg"
@@ -143,7 +144,8 @@ def test_csv_branch_columns_from_a_fused_model(tmp_path, portrait_rgb, tiny_chec
     import torch
 
     from forensics.models import create_model
-    from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+    from forensics.preprocess import Preprocess
+    from forensics.scoring import Calibration, Detector, DetectorSpec
     from trainers.detector.fusion import fuse_detectors
 
     torch.manual_seed(1)

@@ -130,8 +130,9 @@ def test_resume_across_engines(ray_cluster, tmp_path, folder, tiny_checkpoint, l
 
 def _library_scanner(checkpoint: Path, out: Path, workers: int = 2):
     from forensics.analysis import Analyzer
-    from forensics.scan import ScanConfig, Scanner, make_face_detector
+    from forensics.scan import Scanner
     from forensics.scan_ray import RayScanner, WorkerSpec
+    from forensics.scan_setup import ScanConfig, make_face_detector
     from forensics.scoring import Detector
 
     config = ScanConfig(batch_size=4)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from forensics.media import load_image, save_image
-from forensics.scan import make_face_detector
+from forensics.scan_setup import make_face_detector
 from trainers.detector.data import group_key, samples_from_folder
 from trainers.detector.selfblend import blend_mask, main, self_blend, selfblend_folder
 
@@ -84,7 +84,7 @@ def test_cached_crops_keep_landmarks_and_blend_on_the_fly(tmp_path, portrait_rgb
     """Landmarks follow the face into its cached crop; reals become fresh blends per epoch."""
     from detector_data import make_folders
 
-    from forensics.scoring import Preprocess
+    from forensics.preprocess import Preprocess
     from trainers.detector.crops import prepare_crops
     from trainers.detector.data import collect_samples
     from trainers.detector.dataset import CropDataset

@@ -9,7 +9,7 @@ import pytest
 
 from forensics.faces import FaceDetector
 from forensics.media import resize_rgb
-from forensics.scan import make_face_detector
+from forensics.scan_setup import make_face_detector
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from forensics.models import create_model, list_models
-from forensics.scoring import Calibration, Detector, DetectorSpec, Preprocess
+from forensics.preprocess import Preprocess
+from forensics.scoring import Calibration, Detector, DetectorSpec
 from forensics.spectral import (
     feature_count,
     quadrant_feature_count,

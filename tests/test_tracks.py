@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import make_tiny_checkpoint
 
-from forensics.media import resize_rgb, write_video
+from forensics.media import resize_rgb
 from forensics.records import TRACK_RULE, VIDEO_RULE, ScanRecord
 from forensics.scoring import default_model_path
 from forensics.tracks import (
@@ -27,6 +27,7 @@ from forensics.tracks import (
     summarize_tracks,
     top_k_mean,
 )
+from forensics.video import write_video
 
 FRAMES = 8
 """Frames in the synthetic clip (all sampled: it is written and scanned at 4 fps)."""
@@ -139,7 +140,7 @@ def test_one_face_per_frame_gives_the_frame_rule_exactly():
 @pytest.fixture(scope="module")
 def two_face_clip(tmp_path_factory, portrait_rgb) -> Path:
     """Two portraits moving right together; the right-hand one is self-blended (a fake)."""
-    from forensics.scan import make_face_detector
+    from forensics.scan_setup import make_face_detector
     from trainers.detector.selfblend import self_blend
 
     face = resize_rgb(portrait_rgb, (FACE_W, FACE_H))
@@ -157,7 +158,8 @@ def two_face_clip(tmp_path_factory, portrait_rgb) -> Path:
 
 def make_scanner(ckpt: Path, **cfg):
     from forensics.analysis import Analyzer
-    from forensics.scan import ScanConfig, Scanner, make_face_detector
+    from forensics.scan import Scanner
+    from forensics.scan_setup import ScanConfig, make_face_detector
     from forensics.scoring import Detector
 
     detector = Detector.load(ckpt, device="cpu")

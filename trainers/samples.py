@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forensics.media import load_image, resize_rgb, save_image, write_video
+from forensics.media import load_image, resize_rgb, save_image
+from forensics.video import write_video
 
 
 def camera_move_frames(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -39,6 +40,21 @@ ModelOpt = Annotated[
     typer.Option("--model", "-m", help="Detector checkpoint (default: the shipped model)."),
 ]
 """``--model``: a detector checkpoint; ``None`` means the shipped default."""
+RealOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--real", "-r", help="Folder of real photos (repeatable: --real A --real B)."),
+]
+"""``--real`` of ``detector train`` and ``detector eval``: folders of real photos."""
+FakeOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--fake",
+        "-f",
+        help="Folder of fake photos (repeatable); `forensics gan sample` folders are read "
+        "through their manifest.jsonl (generator family, real twin).",
+    ),
+]
+"""``--fake`` of ``detector train`` and ``detector eval``: folders of fake photos."""
 
 
 class OutputFormat(enum.StrEnum):
@@ -76,3 +92,27 @@ def make_progress(transient: bool = True) -> Progress:
         transient=transient,
         disable=not err_console.is_terminal,
     )
+
+
+def fmt_metric(value: float | None, digits: int = 4) -> str:
+    """Format a metric with ``digits`` decimals, or ``n/a`` when it is undefined (``None``)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def print_summary(summary: dict, fmt: OutputFormat) -> None:
+    """Print a flat summary dict on stdout as JSON, one JSON line, CSV or a two-column table."""
+    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+        console.print_json(json.dumps(summary, default=str)) if fmt is OutputFormat.json else print(
+            json.dumps(summary, default=str)
+        )
+        return
+    if fmt is OutputFormat.csv:
+        print(",".join(summary))
+        print(",".join(str(v) for v in summary.values()))
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False)
+    for k, v in summary.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    console.print(table)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import enum
 import gc
-import io
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -19,17 +16,18 @@ from forensics.cli.common import (
     ModelOpt,
     OutputFormat,
     PrecisionOpt,
-    console,
     err_console,
     fail,
     make_progress,
 )
+from forensics.cli.scan_render import Renderer
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from forensics.scan import FrameFn, ScanConfig, Scanner
+    from forensics.scan import FrameFn, Scanner
     from forensics.scan_ray import RayScanner
+    from forensics.scan_setup import ScanConfig
 
 EXIT_INTERRUPTED = 130
 """Exit code after Ctrl-C (128 + SIGINT, as shells report it)."""
@@ -204,8 +202,8 @@ def scan(
     # records already say what went wrong.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-    from forensics.scan import ScanConfig
     from forensics.scan_inputs import collect_inputs
+    from forensics.scan_setup import ScanConfig
 
     files = collect_inputs(paths, exclude=out)
     if not files:
@@ -224,7 +222,7 @@ def scan(
 
     summary = ScanSummary()
     root = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
-    renderer = _Renderer(fmt, per_face, root)
+    renderer = Renderer(fmt, per_face, root)
     renderer.by_path = sort is SortOrder.path
     run = None
     try:
@@ -302,7 +300,8 @@ def _make_scanner(
     """Load the detector and MTCNN (a bad checkpoint or device exits 2); set up the scanner."""
     from forensics.analysis import Analyzer
     from forensics.checkpoint import CheckpointError
-    from forensics.scan import Scanner, channels_last, make_face_detector
+    from forensics.scan import Scanner
+    from forensics.scan_setup import channels_last, make_face_detector
     from forensics.scoring import Detector
 
     try:
@@ -363,74 +362,3 @@ def _interrupted(out: Path | None, done: int, total: int) -> NoReturn:
         soft_wrap=True,
     )
     raise typer.Exit(EXIT_INTERRUPTED)
-
-
-class _Renderer:
-    """Prints records as they come (jsonl, csv, json) or as one table at the end.
-
-    Args:
-        fmt: The output format.
-        per_face: CSV only: one row per face.
-        root: The one folder scanned: table paths are shown relative to it.
-
-    """
-
-    def __init__(self, fmt: OutputFormat, per_face: bool = False, root: Path | None = None) -> None:
-        self.fmt = fmt
-        self.per_face = per_face
-        self.root = root
-        self.branches: list[str] = []  # the detector's branch names, for CSV columns
-        self.rows: list[list[str]] = []
-        self.first = True
-        self.by_path = False  # --sort path: hold the records, print them sorted on close
-        self.held: list[dict] = []
-
-    def add(self, rec: dict) -> None:
-        if self.by_path:
-            self.held.append(rec)
-        else:
-            self._print(rec)
-
-    def _print(self, rec: dict) -> None:
-        from forensics.record_views import csv_fields, csv_rows, table_row
-
-        if self.fmt is OutputFormat.jsonl:
-            typer.echo(json.dumps(rec, ensure_ascii=False))
-        elif self.fmt is OutputFormat.json:
-            typer.echo(("[\n" if self.first else ",\n") + json.dumps(rec, ensure_ascii=False),
-                       nl=False)  # fmt: skip
-        elif self.fmt is OutputFormat.csv:
-            buf = io.StringIO()
-            fields = csv_fields(self.branches, self.per_face)
-            writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-            if self.first:
-                writer.writeheader()
-            writer.writerows(csv_rows(rec, self.branches, self.per_face))
-            typer.echo(buf.getvalue(), nl=False)
-        else:
-            self.rows.append(table_row(rec, self.root))
-        self.first = False
-
-    def close(self) -> None:
-        held, self.held = sorted(self.held, key=lambda r: r["path"]), []
-        for rec in held:
-            self._print(rec)
-        if self.fmt is OutputFormat.json:
-            typer.echo("[]" if self.first else "\n]")
-        elif self.fmt is OutputFormat.table:
-            from rich.table import Table
-            from rich.text import Text
-
-            from forensics.record_views import TABLE_COLUMNS, fit_table
-
-            header, *rows = fit_table([list(TABLE_COLUMNS), *self.rows], console.width)
-            table = Table()
-            for col in header:
-                table.add_column(col, no_wrap=True, overflow="ellipsis")
-            for r in rows:  # rich Text, so file names are never markup
-                styles = ["", "", _STYLE.get(r[2], "dim"), "", "", "dim"]
-                table.add_row(*(Text(c, style=s) for c, s in zip(r, styles, strict=True)))
-            console.print(table)
-
-
-_STYLE = {"fake": "bold red", "uncertain": "yellow", "real": "green", "error": "red"}

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from forensics.media import ijg_quality
+from forensics.jpeg import ijg_quality
 
 MAX_XMP_BYTES = 1_000_000
 """XMP packets over this size are not parsed (noted in ``errors`` instead)."""

@@ -153,7 +153,7 @@ class DetectorTrainConfig:
             raise ValueError("ema must be 0 (off) or a decay in (0, 1)")
         if self.input_size < 16 or self.batch_size < 2:
             raise ValueError("input_size must be >= 16 and batch_size >= 2")
-        from forensics.scoring import FITS
+        from forensics.preprocess import FITS
 
         from .augment import Augmenter
 

@@ -1,7 +1,7 @@
 """Face crops prepared once, with exactly the scanner's path, and cached losslessly.
 
 Every training photo goes through the scanner's own MTCNN set-up
-(:func:`forensics.scan.make_face_detector`) and :func:`forensics.faces.crop_face` with the
+(:func:`forensics.scan_setup.make_face_detector`) and :func:`forensics.faces.crop_face` with the
 model's crop margin; a photo without a face (or too small to hold one) is used whole, as
 :class:`forensics.analysis.Analyzer` and ``forensics scan`` do. The crop is stored as PNG
 (lossless, so the cache adds no artefact of its own) under ``<run>/crops/``, indexed by the
@@ -22,7 +22,7 @@ import numpy as np
 from forensics.checkpoint import atomic_write_bytes
 from forensics.faces import Face, FaceDetector, crop_face, square_box
 from forensics.media import MediaError, load_image, save_image, shrink_to
-from forensics.scan import make_face_detector
+from forensics.scan_setup import make_face_detector
 
 from .data import Sample
 
@@ -94,7 +94,7 @@ def prepare_crops(
     Args:
         samples: Photos to prepare.
         cache_dir: Folder of the PNG crops and their ``index.json``.
-        margin: Crop margin of the model's :class:`forensics.scoring.Preprocess`.
+        margin: Crop margin of the model's :class:`forensics.preprocess.Preprocess`.
         cache_side: Shrink cached crops larger than this (0: keep native size).
         face_detector: MTCNN facade (the scanner's set-up on CPU when ``None`` and needed).
         batch: Photos per MTCNN call (same-sized photos are batched together).

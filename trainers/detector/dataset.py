@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from forensics.media import load_image
-from forensics.scoring import Preprocess
+from forensics.preprocess import Preprocess
 
 from .augment import Augmenter
 from .crops import CachedCrop
@@ -26,7 +26,7 @@ class CropDataset(Dataset):
     """Cached crops as model inputs, augmented deterministically per (seed, epoch, index).
 
     Items are ``(rgb, label)``: an ``input_size`` square RGB ``uint8`` array made by the
-    model's own :meth:`forensics.scoring.Preprocess.fit_crop` (resized, or a native-resolution
+    model's own :meth:`forensics.preprocess.Preprocess.fit_crop` (resized, or a native-resolution
     window at a random place when augmenting). With ``selfblend`` > 0, that share of the real
     crops with landmarks becomes self-blended fakes (label 1) before augmentation, drawn anew
     for every epoch.

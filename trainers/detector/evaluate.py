@@ -1,7 +1,7 @@
 """Evaluating a detector on folders of real and fake photos with the scanner's exact scores.
 
-Every photo goes through the scanner's own set-up: :func:`forensics.scan.make_face_detector`,
-:func:`forensics.scan.channels_last`, and :meth:`forensics.analysis.Analyzer.score_detections`
+Every photo goes through the scanner's own set-up: :func:`forensics.scan_setup.make_face_detector`,
+:func:`forensics.scan_setup.channels_last`, and :meth:`forensics.analysis.Analyzer.score_detections`
 with the same small-image rule (MTCNN, the model's crop margin, max over faces, calibrated
 probability), so the numbers here are the numbers ``forensics scan`` prints for the same files.
 """
@@ -141,7 +141,7 @@ def collect_eval_samples(
 
 def scan_analyzer(detector: Detector, max_faces: int = 16) -> Analyzer:
     """The analyzer ``forensics scan`` builds with its default options."""
-    from forensics.scan import channels_last, make_face_detector
+    from forensics.scan_setup import channels_last, make_face_detector
 
     channels_last(detector)
     return Analyzer(detector, make_face_detector(detector.device), max_faces=max_faces)

@@ -13,7 +13,7 @@ from torch import nn
 
 from forensics.checkpoint import CheckpointError, load_checkpoint, safe_torch_load
 from forensics.models import create_model
-from forensics.scoring import Preprocess
+from forensics.preprocess import Preprocess
 
 from .config import DetectorTrainConfig
 

@@ -16,7 +16,8 @@ import torch
 
 from forensics.device import autocast
 from forensics.media import load_image
-from forensics.scoring import Detector, DetectorSpec, Preprocess
+from forensics.preprocess import Preprocess
+from forensics.scoring import Detector, DetectorSpec
 
 from .calibrate import calibrate
 from .config import DetectorTrainConfig

@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         samples = cap_per_source(collect_samples(real=folders), args.max_per_source, args.cap_seed)
     except ValueError as exc:
         ap.error(str(exc))
-    from forensics.scan import make_face_detector
+    from forensics.scan_setup import make_face_detector
 
     counts = selfblend_folder(
         [s.path for s in samples],

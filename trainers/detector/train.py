@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
 from forensics.device import autocast, needs_grad_scaler, resolve_device, seed_everything
@@ -31,6 +30,7 @@ from . import distributed as D
 from .augment import Augmenter
 from .config import DetectorTrainConfig
 from .dataset import CropDataset, TwinBatchSampler, make_collate
+from .ema import make_ema
 from .export import init_provenance
 from .finalize import finalize_model, predict_logits
 from .metrics import average_precision, roc_auc
@@ -179,7 +179,7 @@ def _run(
             int(state["bad"]),
         )
         torch.set_rng_state(state["torch_rng"])
-    ema = _make_ema(model, cfg.ema)
+    ema = make_ema(model, cfg.ema)
     if ema is not None and state is not None and "ema" in state:
         ema.load_state_dict(state["ema"])
     scored = ema.module if ema is not None else model  # what is validated and exported
@@ -335,30 +335,6 @@ def _run(
     return TrainResult(
         model_path, run.path, step, best_step, best_ap, stop_reason, images_per_s, summary
     )
-
-
-def _make_ema(model: torch.nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of the weights and BatchNorm statistics (``None``: off).
-
-    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (as timm and
-    TensorFlow do). Without it the average of a pretrained backbone's BatchNorm statistics
-    lags far behind its weights for thousands of steps: a fine-tuned MobileNetV2 with
-    ``decay`` 0.998 validated as one constant logit for every face at step 500.
-    """
-    if not decay:
-        return None
-    return AveragedModel(model, avg_fn=ema_avg_fn(decay), use_buffers=True)
-
-
-def ema_avg_fn(decay: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``AveragedModel`` update with a warmed-up decay (see :func:`_make_ema`)."""
-
-    def avg(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        k = float(n)
-        d = min(decay, (1.0 + k) / (10.0 + k))
-        return averaged + (current - averaged) * (1.0 - d)
-
-    return avg
 
 
 def _loss(

@@ -18,13 +18,16 @@ exact and a sample depends only on its own latent.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+if TYPE_CHECKING:
+    from trainers.gan.config import GanConfig
 
 _GENERATORS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -346,6 +349,39 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the module."""
         return self.head(self.stddev(self.features(x))).squeeze(1)
+
+
+def make_discriminator(cfg: GanConfig) -> nn.Module:
+    """The run's discriminator: learnt from pixels, or projected (frozen MobileNetV2).
+
+    Args:
+        cfg: The run's config (``disc``, ``features``, ``disc_side``, ``size``, ``width``,
+            ``spectral_norm``, ``mbstd``, ``seed``).
+
+    Returns:
+        A :class:`Discriminator` or a ``ProjectedDiscriminator``.
+
+    """
+    if cfg.disc == "projected":
+        from trainers.gan.projected import ProjectedDiscriminator
+
+        assert cfg.features is not None  # validated
+        return ProjectedDiscriminator(cfg.features, cfg.disc_side, width=4 * cfg.width,
+                                      seed=cfg.seed)  # fmt: skip
+    return Discriminator(cfg.size, cfg.width, cfg.spectral_norm, cfg.mbstd)
+
+
+def discriminator_params(D: nn.Module) -> Iterable[nn.Parameter]:
+    """The parameters D's optimiser should see: a projected D's heads only, else all of them.
+
+    Args:
+        D: A discriminator from :func:`make_discriminator`.
+
+    Returns:
+        ``D.trainable()`` when D has it (frozen backbone), otherwise ``D.parameters()``.
+
+    """
+    return D.trainable() if hasattr(D, "trainable") else D.parameters()
 
 
 def count_params(module: nn.Module) -> int:

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from forensics.checkpoint import atomic_write_bytes, file_sha256
 from forensics.device import resolve_device
-from forensics.media import MediaError, jpeg_quality_estimate, load_image, save_image
+from forensics.jpeg import jpeg_quality_estimate
+from forensics.media import MediaError, load_image, save_image
 from trainers.gan.data import list_images, to_tensor, to_uint8
 from trainers.gan.export import load_generator
 

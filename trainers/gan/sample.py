@@ -23,7 +23,8 @@ import torch
 
 from forensics.checkpoint import atomic_write_bytes, file_sha256
 from forensics.device import resolve_device
-from forensics.media import jpeg_quality_estimate, save_image
+from forensics.jpeg import jpeg_quality_estimate
+from forensics.media import save_image
 from trainers.gan.data import list_images, load_faces, to_tensor
 from trainers.gan.evaluate import generate
 from trainers.gan.export import load_generator

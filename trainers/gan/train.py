@@ -23,21 +23,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from forensics.device import autocast, needs_grad_scaler, resolve_device, seed_everything
+from forensics.device import needs_grad_scaler, resolve_device, seed_everything
 from trainers.common.run import RunDir, config_to_dict
-from trainers.gan.augment import diff_augment, parse_policy
+from trainers.gan.augment import parse_policy
 from trainers.gan.config import GanConfig
 from trainers.gan.data import FaceData, load_faces
 from trainers.gan.evaluate import Evaluator, save_grid
 from trainers.gan.export import BEST_NAME, LAST_NAME, export_generator
 from trainers.gan.history import collapse_key, collapsed, plot_history, read_history
-from trainers.gan.losses import d_hinge, g_hinge, r1_penalty
-from trainers.gan.models import Discriminator, count_params, create_generator
+from trainers.gan.models import (
+    count_params,
+    create_generator,
+    discriminator_params,
+    make_discriminator,
+)
 from trainers.gan.rng import get_rng, keep_rng, set_rng
+from trainers.gan.step import train_step
 
 LOSS_LIMIT = 1e4
-CODE_PENALTY = 0.01
-"""``ae_gan``: weight of the codes' mean square, relative to the L1 reconstruction loss."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -139,8 +142,7 @@ def train(
     D = make_discriminator(cfg).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    d_params = D.trainable() if hasattr(D, "trainable") else D.parameters()
-    opt_d = torch.optim.Adam(d_params, lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(discriminator_params(D), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     use_amp = cfg.amp and device.type == "cuda"
     scaler_g = torch.amp.GradScaler("cuda", enabled=use_amp and needs_grad_scaler(device))
     scaler_d = torch.amp.GradScaler("cuda", enabled=use_amp and needs_grad_scaler(device))
@@ -239,7 +241,7 @@ def train(
                 stopped = "minutes"
                 break
             ts = time.monotonic()
-            losses = _train_step(
+            losses = train_step(
                 cfg, step, G, D, opt_g, opt_d, scaler_g, scaler_d, images, n_train, policy,
                 device, use_amp,
             )  # fmt: skip
@@ -300,66 +302,6 @@ def train(
     )
 
 
-def _train_step(cfg, step, G, D, opt_g, opt_d, scaler_g, scaler_d, images, n_train, policy,
-                device, use_amp) -> dict[str, float]:  # fmt: skip
-    """One D update and one G update (the fake batch is generated once and reused)."""
-    idx = torch.randint(0, n_train, (cfg.batch,), device=device)
-    real = images[idx].permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    flip = torch.rand(cfg.batch, device=device) < 0.5
-    real = torch.where(flip[:, None, None, None], real.flip(3), real)
-    autoencoder = getattr(G, "autoencoder", False)
-    with autocast(device, use_amp):
-        if G.conditional:
-            fake = G(real)
-        elif autoencoder:  # ae_gan: D judges reconstructions and samples of the mixture
-            codes = G.encode(real)
-            recon = G.decode(codes)
-            half = cfg.batch // 2
-            sampled = G(torch.randn(cfg.batch - half, cfg.z_dim, device=device))
-            fake = torch.cat([recon[:half], sampled])
-        else:
-            fake = G(torch.randn(cfg.batch, cfg.z_dim, device=device))
-
-    # Discriminator: hinge loss, lazy R1 on (augmented) reals.
-    D.requires_grad_(True)
-    do_r1 = cfg.r1_gamma > 0 and step % cfg.r1_every == 0
-    real_in = real.detach().requires_grad_(do_r1)
-    with autocast(device, use_amp):
-        d_real = D(diff_augment(real_in, policy)).float()
-        d_fake = D(diff_augment(fake.detach(), policy)).float()
-        loss_d = d_hinge(d_real, d_fake)
-    out = {
-        "d_loss": loss_d.item(),
-        "d_real": d_real.detach().mean().item(),
-        "d_fake": d_fake.detach().mean().item(),
-    }
-    if do_r1:
-        r1 = r1_penalty(d_real, real_in)
-        loss_d = loss_d + 0.5 * cfg.r1_gamma * cfg.r1_every * r1
-        out["r1"] = r1.item()
-    opt_d.zero_grad(set_to_none=True)
-    scaler_d.scale(loss_d).backward()
-    scaler_d.step(opt_d)
-    scaler_d.update()
-
-    # Generator: hinge loss (+ L1 reconstruction for resynth); D is frozen.
-    D.requires_grad_(False)
-    with autocast(device, use_amp):
-        loss_g = g_hinge(D(diff_augment(fake, policy)).float())
-        out["g_loss"] = loss_g.item()
-        if G.conditional or autoencoder:
-            rec = ((recon if autoencoder else fake).float() - real).abs().mean()
-            loss_g = loss_g + cfg.rec_weight * rec
-            out["rec_l1"] = rec.item()
-        if autoencoder:  # a regularised autoencoder: small codes, so a mixture fits them
-            loss_g = loss_g + cfg.rec_weight * CODE_PENALTY * codes.float().pow(2).mean()
-    opt_g.zero_grad(set_to_none=True)
-    scaler_g.scale(loss_g).backward()
-    scaler_g.step(opt_g)
-    scaler_g.update()
-    return out
-
-
 @torch.no_grad()
 def _collapsing(run_path: Path, cfg: GanConfig) -> bool:
     """The ``--stop-on-collapse`` rule on the run's evaluations so far."""
@@ -383,17 +325,6 @@ def _eta(cfg: GanConfig, step: int, elapsed: float, steps_per_s: float) -> float
     if cfg.minutes:
         etas.append(max(0.0, cfg.minutes * 60 - elapsed))
     return min(etas) if etas else None
-
-
-def make_discriminator(cfg: GanConfig) -> torch.nn.Module:
-    """The run's discriminator: learnt from pixels, or projected (frozen MobileNetV2)."""
-    if cfg.disc == "projected":
-        from trainers.gan.projected import ProjectedDiscriminator
-
-        assert cfg.features is not None  # validated
-        return ProjectedDiscriminator(cfg.features, cfg.disc_side, width=4 * cfg.width,
-                                      seed=cfg.seed)  # fmt: skip
-    return Discriminator(cfg.size, cfg.width, cfg.spectral_norm, cfg.mbstd)
 
 
 def _split(n: int, holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
