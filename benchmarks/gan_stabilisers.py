@@ -6,13 +6,14 @@ Usage:
 
 Every variant is a real ``forensics gan train`` run of ``--family`` (default ``resize_conv``,
 64 px, width 16, batch 32, seed 0, one thread) in ``--out/<variant>``, for the same wall-clock
-budget: ``all`` keeps every stabiliser on (the defaults), each ``no_*`` variant turns one off,
-and ``ttur``, ``batch64`` and ``beta1_0`` change the learning rates, the batch size or Adam's
-beta1. ``--jobs`` runs go side by side. The table printed at the end is each run's last
+budget: ``all`` keeps every stabiliser on (the defaults; ``all_seed1`` is the same with seed 1,
+the noise floor), each ``no_*`` variant turns one off, and ``ttur``, ``batch64`` and
+``beta1_0`` change the learning rates, the batch size or Adam's beta1. ``--jobs`` runs go side
+by side. The table printed at the end is each run's last
 periodic evaluation (``--eval-n`` samples of the EMA generator, or of G when the EMA is off,
-against the run's held-back real photos): face rate, and in MobileNetV2 feature space
-coverage, density and CrossLID (with ``--features``), plus pixel diversity. A run that stopped
-on NaN or exploding losses says so.
+against the run's held-back real photos): face rate, pixel diversity and pixel coverage
+(16x16 RGB), and in MobileNetV2 feature space coverage, density and CrossLID (with
+``--features``). A run that stopped on NaN or exploding losses says so.
 
 One seed and a short budget: differences of a few hundredths are noise. Re-running a finished
 variant reuses its folder (delete it to start over).
@@ -29,6 +30,7 @@ from pathlib import Path
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "all": ("every stabiliser on (the defaults)", []),
+    "all_seed1": ("the same, seed 1 (how far one seed moves the figures)", ["--seed", "1"]),
     "no_spectral_norm": ("no spectral norm in D", ["--no-spectral-norm"]),
     "no_mbstd": ("no minibatch standard deviation", ["--no-mbstd"]),
     "no_r1": ("no R1 penalty", ["--r1-gamma", "0"]),
@@ -95,8 +97,9 @@ def main() -> None:
         time.sleep(5)
     print(f"{args.family}, 64 px, {args.minutes:g} min each on one thread, seed 0; last evaluation "
           f"({args.eval_n} samples against the held-back reals)\n")  # fmt: skip
-    print("| variant | steps | stopped | face rate | diversity | coverage | density | CrossLID |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| variant | steps | stopped | face rate | diversity | pixel coverage | feature coverage "
+          "| feature density | CrossLID |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in names:
         r = last_eval(args.out / name)
 
@@ -104,7 +107,7 @@ def main() -> None:
             return f"{r[key]:.2f}" if isinstance(r.get(key), (int, float)) else "n/a"
 
         print(f"| `{name}`: {VARIANTS[name][0]} | {r['last_step']} | {r['stopped']} | "
-              f"{f('face_rate')} | {f('diversity')} | {f('feat_coverage')} | "
+              f"{f('face_rate')} | {f('diversity')} | {f('coverage')} | {f('feat_coverage')} | "
               f"{f('feat_density')} | {f('cross_lid')} |")  # fmt: skip
 
 
