@@ -6,15 +6,13 @@ Scripts and later checks rely on these fields, so they only ever grow. Every rec
 ``null``), ``faces`` (``[{box, score, heatmap, ...}]``), ``frames`` (videos:
 ``[{index, time_s, score, n_faces}]``, otherwise ``null``) and ``model`` (``{name, sha256}``),
 plus the extras documented on :class:`ScanRecord` (e.g. videos' face ``tracks``). The flat
-views of a record (CSV rows and table cells) are in :mod:`forensics.record_views`;
-:func:`read_records` streams the records of a ``results.jsonl`` file back.
+views of a record (CSV rows and table cells) are in :mod:`forensics.record_views`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -257,11 +255,3 @@ class ScanSummary:
         if self.errors:
             return 3
         return 1 if self.verdicts.get("fake", 0) else 0
-
-
-def read_records(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
-    """Stream the records of a ``results.jsonl`` file."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)

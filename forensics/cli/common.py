@@ -101,10 +101,11 @@ def fmt_metric(value: float | None, digits: int = 4) -> str:
 
 def print_summary(summary: dict, fmt: OutputFormat) -> None:
     """Print a flat summary dict on stdout as JSON, one JSON line, CSV or a two-column table."""
-    if fmt in (OutputFormat.json, OutputFormat.jsonl):
-        console.print_json(json.dumps(summary, default=str)) if fmt is OutputFormat.json else print(
-            json.dumps(summary, default=str)
-        )
+    if fmt is OutputFormat.json:
+        console.print_json(json.dumps(summary, default=str))
+        return
+    if fmt is OutputFormat.jsonl:
+        print(json.dumps(summary, default=str))
         return
     if fmt is OutputFormat.csv:
         print(",".join(summary))
