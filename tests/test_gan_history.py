@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from forensics.cli.main import app
 from trainers.gan.evaluate import Evaluator
-from trainers.gan.history import collapsed, history_table, read_history
+from trainers.gan.history import collapse_figure, collapsed, history_table, read_history
 from trainers.gan.train import train
 
 runner = CliRunner()
@@ -32,6 +32,7 @@ def test_stop_on_collapse_ends_the_run_and_history_shows_why(tmp_path, tiny_face
     def falling(self, generator):
         out = original(self, generator)
         out["coverage"] = next(coverage)  # a run whose samples stop covering the reals
+        out["diversity"] = 0.5  # held steady: only coverage falls
         return out
 
     monkeypatch.setattr(Evaluator, "__call__", falling)
@@ -43,6 +44,29 @@ def test_stop_on_collapse_ends_the_run_and_history_shows_why(tmp_path, tiny_face
     assert [r["coverage"] for r in rows] == [0.8, 0.9, 0.3, 0.2, 0.1]
     stop = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert stop[-1] == {**stop[-1], "event": "stop", "stopped": "collapse"}
+    assert stop[-2] == {**stop[-2], "event": "collapse", "figure": "coverage"}
+
+
+def test_collapse_figure_catches_a_run_that_never_covered_in_feature_space():
+    # The README's stylegan_lite run: feature coverage 0 throughout, so it never *fell*;
+    # its diversity did (0.48 -> 0.08) while pixel coverage only dipped.
+    rows = [
+        {"feat_coverage": 0.0, "coverage": c, "diversity": d}
+        for c, d in [
+            (0.13, 0.31),
+            (0.30, 0.39),
+            (0.45, 0.48),
+            (0.41, 0.33),
+            (0.25, 0.17),
+            (0.18, 0.10),
+            (0.19, 0.08),
+        ]  # fmt: skip
+    ]
+    assert collapse_figure(rows[:6]) is None  # two low evaluations are not yet three
+    assert collapse_figure(rows) == "diversity"
+    feats = (0.3, 0.5, 0.6, 0.6, 0.5)
+    healthy = [{"feat_coverage": f, "coverage": 0.5, "diversity": 0.6} for f in feats]
+    assert collapse_figure(healthy) is None
 
 
 def test_without_the_flag_a_falling_run_goes_on(tmp_path, tiny_faces, monkeypatch):

@@ -104,8 +104,8 @@ def train(
         bool,
         typer.Option(
             "--stop-on-collapse",
-            help="End the run when coverage falls below half its best and stays there for 3 "
-            "evaluations.",
+            help="End the run when coverage (feature or pixel) or diversity falls below half "
+            "its best and stays there for 3 evaluations.",
         ),
     ] = False,
     eval_n: Annotated[int, typer.Option("--eval-n", min=8, help="Samples per evaluation.")] = 64,

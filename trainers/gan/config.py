@@ -50,8 +50,9 @@ class GanConfig:
         eval_n: Samples used by the periodic evaluation.
         features: MobileNetV2 weights: the periodic evaluation then also measures coverage,
             density and CrossLID in its feature space (``feat_coverage``, ...).
-        stop_on_collapse: End the run when coverage falls below ``collapse_drop`` times its
-            best value and stays there for ``collapse_patience`` evaluations in a row.
+        stop_on_collapse: End the run when feature coverage, pixel coverage or diversity falls
+            below ``collapse_drop`` times its best value and stays there for
+            ``collapse_patience`` evaluations in a row.
         collapse_drop: See ``stop_on_collapse``.
         collapse_patience: See ``stop_on_collapse``.
         log_every: Append losses to ``metrics.jsonl`` every this many steps.

@@ -30,7 +30,7 @@ from trainers.gan.config import GanConfig
 from trainers.gan.data import FaceData, load_faces
 from trainers.gan.evaluate import Evaluator, save_grid
 from trainers.gan.export import BEST_NAME, LAST_NAME, export_generator
-from trainers.gan.history import collapse_key, collapsed, plot_history, read_history
+from trainers.gan.history import collapse_figure, plot_history, read_history
 from trainers.gan.models import (
     count_params,
     create_generator,
@@ -281,9 +281,12 @@ def train(
             if step % cfg.checkpoint_every == 0 or improved:
                 save(best=improved)
                 last_ckpt = step
-            if step == last_eval and cfg.stop_on_collapse and _collapsing(run.path, cfg):
-                stopped = "collapse"
-                break
+            if step == last_eval and cfg.stop_on_collapse:
+                fell = _collapsing(run.path, cfg)
+                if fell:
+                    stopped = "collapse"
+                    run.log({"event": "collapse", "step": step, "figure": fell})
+                    break
     except KeyboardInterrupt:
         stopped = "interrupted"
     if step != last_eval:
@@ -302,13 +305,10 @@ def train(
     )
 
 
-@torch.no_grad()
-def _collapsing(run_path: Path, cfg: GanConfig) -> bool:
-    """The ``--stop-on-collapse`` rule on the run's evaluations so far."""
+def _collapsing(run_path: Path, cfg: GanConfig) -> str | None:
+    """The ``--stop-on-collapse`` rule on the run's evaluations so far: the figure that fell."""
     evals = read_history(run_path)["eval"]
-    key = collapse_key(evals[-1]) if evals else "coverage"
-    values = [float(r[key]) for r in evals if r.get(key) is not None]
-    return collapsed(values, cfg.collapse_drop, cfg.collapse_patience)
+    return collapse_figure(evals, cfg.collapse_drop, cfg.collapse_patience)
 
 
 def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
