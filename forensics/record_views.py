@@ -34,8 +34,8 @@ FILE_FIELDS = [
     "provenance",
 ]
 """CSV columns about the file (repeated on every row of ``--per-face``)."""
-FACE_FIELDS = ["x1", "y1", "x2", "y2", "face_score", "face_prob", "frame_index"]
-"""CSV columns about one face: its box, score, MTCNN probability and (videos) frame."""
+FACE_FIELDS = ["x1", "y1", "x2", "y2", "face_score", "face_prob", "frame_index", "track"]
+"""CSV columns about one face: its box, score, MTCNN probability and (videos) frame and track."""
 CSV_FIELDS = FILE_FIELDS + FACE_FIELDS
 """Columns of ``--format csv`` before the ``branch_<name>`` ones (see :func:`csv_fields`)."""
 
@@ -110,6 +110,7 @@ def csv_rows(
             face_score=face.get("score"),
             face_prob=face.get("face_prob"),
             frame_index=face.get("frame_index"),
+            track=face.get("track"),
         )
         probs = face.get("branches") or {}
         row.update({f"branch_{name}": probs.get(name) for name in branches})

@@ -95,7 +95,7 @@ def test_csv_is_flat_one_row_per_file(per_file):
     x1, y1, x2, y2 = (float(face[k]) for k in ("x1", "y1", "x2", "y2"))
     assert 0 <= x1 < x2 <= 512 and 0 <= y1 < y2 <= 600
     assert face["face_score"] == face["score"]  # a photo's score is its top face's
-    assert face["frame_index"] == "" and face["n_frames"] == ""
+    assert face["frame_index"] == "" == face["track"] and face["n_frames"] == ""
 
     grey = rows["grey.png"]  # whole image scored: no face columns
     assert grey["whole_image"] == "true" and grey["n_faces"] == "0" and grey["score"] != ""
@@ -130,6 +130,7 @@ def test_csv_per_face_rows(per_face, per_file):
             }
             assert r["x1"] and r["face_score"]
             assert (r["frame_index"] != "") == (files[name]["kind"] == "video")
+            assert (r["track"] != "") == (files[name]["kind"] == "video")  # video faces: a track
         top = max(face_rows, key=lambda r: float(r["face_score"]))
         assert top["face_score"] == files[name]["face_score"]
 
