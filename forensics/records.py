@@ -160,6 +160,8 @@ class ScanRecord:
         tracks: Videos: the faces followed across frames, one :class:`TrackResult` each, by
             id (empty when no face was found; ``None`` for photos and for records written
             before tracks existed).
+        sampling: Videos: ``{"fps", "max_frames"}``, how frames were sampled (a resumed scan
+            rescans a video sampled otherwise; ``None`` for photos and older records).
 
     """
 
@@ -188,6 +190,7 @@ class ScanRecord:
     band: list[float] | None = None
     provenance: dict[str, Any] | None = None
     tracks: list[TrackResult] | None = None
+    sampling: dict[str, float] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScanRecord:

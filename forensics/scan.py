@@ -288,6 +288,7 @@ class Scanner:
         h, w = (top[0][2].shape[:2]) if top else (info.height, info.width)
         rec = self._ok(path, "video", score, rule, w, h)
         rec.frames = timeline
+        rec.sampling = self.sampling
         rec.duration_s = round(info.duration_s, 3)
         rec.n_faces = max(fr.n_faces for fr in timeline)
         rec.whole_image = rec.n_faces == 0
@@ -318,6 +319,11 @@ class Scanner:
         return rec
 
     # ---------------------------------------------------------------------- helpers
+    @property
+    def sampling(self) -> dict[str, float]:
+        """How videos are sampled: ``{"fps", "max_frames"}`` (stored in their records)."""
+        return {"fps": float(self.config.fps), "max_frames": int(self.config.max_frames)}
+
     def _analyze(self, images: list[np.ndarray]) -> list[ImageScore]:
         """Find and score faces; images too small to hold a findable face skip MTCNN."""
         fd = self.analyzer.face_detector

@@ -155,9 +155,9 @@ class RayScanner:
     """Stands in for :class:`~forensics.scan.Scanner` and scores on Ray, in arrival order.
 
     It has the attributes :class:`~forensics.scan_resume.ScanRun` and the CLI read
-    (``analyzer``, ``config``, ``artifacts``, ``model``), taken from ``template``, the local
-    scanner the driver built (which checked the checkpoint). Ray is started by the first
-    :meth:`scan` and stopped when it ends.
+    (``analyzer``, ``config``, ``artifacts``, ``model``, ``threshold``, ``sampling``), taken from
+    ``template``, the local scanner the driver built (which checked the checkpoint). Ray is
+    started by the first :meth:`scan` and stopped when it ends.
 
     Args:
         template: The driver's scanner (same model, config and output folder).
@@ -183,6 +183,7 @@ class RayScanner:
         self.artifacts = template.artifacts
         self.model = template.model
         self.threshold = template.threshold
+        self.sampling = template.sampling
         self.spec = spec
         self.address = address
         self.workers = workers

@@ -146,9 +146,16 @@ def _unchanged(
     stat: tuple[int, float] | None,
     sha256: str | None,
     threshold: float | None = None,
+    sampling: dict[str, float] | None = None,
 ) -> bool:
     model = record.get("model") if isinstance(record.get("model"), dict) else {}
     decided = record.get("threshold")
+    resampled = (
+        sampling is not None
+        and record.get("kind") == "video"
+        and record.get("status") == "ok"
+        and record.get("sampling") != sampling
+    )
     return (
         stat is not None
         and sha256 is not None
@@ -157,6 +164,7 @@ def _unchanged(
         and record.get("size") == stat[0]
         and record.get("mtime") == stat[1]
         and (threshold is None or decided is None or abs(float(decided) - threshold) < 1e-12)
+        and not resampled
     )
 
 
@@ -181,11 +189,14 @@ def plan_resume(
     files: Sequence[Path],
     sha256: str | None,
     threshold: float | None = None,
+    sampling: dict[str, float] | None = None,
 ) -> ResumePlan:
     """Repair ``out_dir`` for resuming a scan of ``files`` by the model ``sha256``.
 
     With ``threshold``, an ok record decided at another threshold (``--threshold`` changed
     between the runs) is rescanned too, so every verdict of the resumed scan uses one rule.
+    With ``sampling`` (``{"fps", "max_frames"}``), so is a video sampled otherwise
+    (``--fps`` or ``--max-frames`` changed, or a record older than the field).
 
     ``results.jsonl`` is rewritten (atomically) without its torn, superseded or failed
     records, then the pictures no kept record points to are removed.
@@ -206,7 +217,9 @@ def plan_resume(
         path = rec["path"]
         if path not in by_path:  # not among this scan's inputs: left as it is
             keep.append((line, rec))
-        elif last[path] == j and _unchanged(rec, file_stat(by_path[path]), sha256, threshold):
+        elif last[path] == j and _unchanged(
+            rec, file_stat(by_path[path]), sha256, threshold, sampling
+        ):
             keep.append((line, rec))
             done[path] = ScanRecord.from_dict(rec)
     if torn or len(keep) < len(entries):
@@ -273,7 +286,9 @@ class ScanRun:
         root = scanner.artifacts.root if scanner.artifacts is not None else None
         if root is not None and resume:
             threshold = getattr(scanner, "threshold", None)
-            plan = plan_resume(root, self.files, scanner.model.get("sha256"), threshold)
+            sampling = getattr(scanner, "sampling", None)
+            sha = scanner.model.get("sha256")
+            plan = plan_resume(root, self.files, sha, threshold, sampling)
             self.kept, self.seqs = plan.kept, plan.seqs
         elif root is not None:
             clear_outputs(root)

@@ -244,3 +244,26 @@ def test_other_threshold_forces_a_rescan(tmp_path, photos, tiny_checkpoint, scor
     res = scan(str(photos), "--out", str(out), "--resume", "--threshold", "0.99",
                ckpt=tiny_checkpoint)  # fmt: skip
     assert scored == [] and "(3 already recorded)" in res.stderr
+
+
+def test_resume_rescans_a_video_sampled_otherwise(tmp_path, portrait_rgb, tiny_checkpoint):
+    from forensics.video import write_video
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    save_image(inputs / "a.png", portrait_rgb[40:296, 120:376])
+    write_video(inputs / "clip.mp4", [portrait_rgb[::4, ::4]] * 8, fps=4)
+    out = tmp_path / "out"
+    assert scan(str(inputs), "--out", str(out), "--fps", "1", ckpt=tiny_checkpoint).exit_code < 2
+    clip = next(r for r in records(out) if r["kind"] == "video")
+    assert clip["sampling"] == {"fps": 1.0, "max_frames": 64} and len(clip["frames"]) == 2
+    res = scan(str(inputs), "--out", str(out), "--resume", "--fps", "1", ckpt=tiny_checkpoint)
+    assert "2 already recorded" in res.output  # same sampling: both kept
+    res = scan(str(inputs), "--out", str(out), "--resume", "--fps", "4", ckpt=tiny_checkpoint)
+    assert "1 already recorded" in res.output, res.output  # the photo only
+    recs = records(out)
+    assert len(recs) == 2
+    clip = next(r for r in recs if r["kind"] == "video")
+    assert clip["sampling"]["fps"] == 4.0 and len(clip["frames"]) == 8
+    photo = next(r for r in recs if r["kind"] == "image")
+    assert photo["sampling"] is None
