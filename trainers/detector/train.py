@@ -54,7 +54,9 @@ class TrainResult:
         best_step: Step of the best validation AP.
         best_val_ap: Best validation AP.
         stop_reason: ``patience``, ``max_steps``, ``minutes`` or ``epochs``.
-        images_per_s: Mean training throughput over this process's session (all ranks).
+        images_per_s: Mean training throughput (all ranks) over the whole run, resumed
+            sessions included (validation time counted); runs resumed from a state written
+            before the image count was kept: over this session only.
         summary: The JSON summary written to ``RUN/summary.json``.
 
     """
@@ -165,7 +167,7 @@ def _run(
     n_fake = max(1.0, len(data.train) - n_real)
     pos_weight = torch.tensor(n_real / n_fake, device=device)
 
-    step, epoch, skip, elapsed = 0, 0, 0, 0.0
+    step, epoch, skip, elapsed, images_before = 0, 0, 0, 0.0, 0
     best_ap, best_step, bad = -1.0, 0, 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -173,6 +175,7 @@ def _run(
         sched.load_state_dict(state["scheduler"])
         step, epoch, skip = int(state["step"]), int(state["epoch"]), int(state["skip"])
         elapsed = float(state["elapsed"])
+        images_before = int(state.get("images", 0))
         best_ap, best_step, bad = (
             float(state["best_ap"]),
             int(state["best_step"]),
@@ -200,6 +203,7 @@ def _run(
             "epoch": epoch,
             "skip": skip,
             "elapsed": elapsed,
+            "images": images_before + session_images,
             "best_ap": best_ap,
             "best_step": best_step,
             "bad": bad,
@@ -312,7 +316,10 @@ def _run(
             epoch, skip = epoch + 1, 0
     if last_val_step != step:
         validate()
-    images_per_s = session_images / max(1e-9, time.monotonic() - session_start)
+    if images_before:  # the whole run: every session's images over every session's time
+        images_per_s = (images_before + session_images) / max(1e-9, wall())
+    else:
+        images_per_s = session_images / max(1e-9, time.monotonic() - session_start)
     D.barrier(dinfo)
     model_path, summary = None, {}
     if main:
