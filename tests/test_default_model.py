@@ -28,8 +28,8 @@ pytestmark = pytest.mark.skipif(
 
 # The default detector trained on the faces of the collapsed ``resize_conv`` generator; the two
 # faces of the ``ae_gan`` default generator (step 4,300, 2026-12-06) get 0.496 and 0.569 from it,
-# under its threshold (MODEL_CARD.md, "samples/"). Pinned, so a detector that catches them shows
-# here; their provenance copies are flagged by what they declare.
+# under its threshold (MODEL_CARD.md, "Held-out results"). Pinned, so a detector that catches
+# them shows here; their provenance copies are flagged by what they declare.
 DEFAULT_MISSES = {"fake_gan_face_1.png", "fake_gan_face_2.png"}
 
 
