@@ -135,9 +135,7 @@ def test_same_seed_same_weights_and_resume_continues(folders, tmp_path):
     assert torch.load(c / "last.pt", weights_only=True)["step"] == 6
     summary = json.loads((c / "summary.json").read_text())
     assert summary["train_images_per_s"] > 0  # over the whole run, not only the resumed part
-    done = runner.invoke(
-        app, ["detector", "train", "--out", str(c), "--resume", "--max-steps", "6"]
-    )
+    done = runner.invoke(app, resume)
     assert done.exit_code == 0, done.output  # nothing left to train: the run's figure stays
     assert json.loads((c / "summary.json").read_text())["train_images_per_s"] > 0
     la, lc = last(a), last(c)

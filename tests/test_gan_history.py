@@ -50,18 +50,9 @@ def test_stop_on_collapse_ends_the_run_and_history_shows_why(tmp_path, tiny_face
 def test_collapse_figure_catches_a_run_that_never_covered_in_feature_space():
     # The README's stylegan_lite run: feature coverage 0 throughout, so it never *fell*;
     # its diversity did (0.48 -> 0.08) while pixel coverage only dipped.
-    rows = [
-        {"feat_coverage": 0.0, "coverage": c, "diversity": d}
-        for c, d in [
-            (0.13, 0.31),
-            (0.30, 0.39),
-            (0.45, 0.48),
-            (0.41, 0.33),
-            (0.25, 0.17),
-            (0.18, 0.10),
-            (0.19, 0.08),
-        ]  # fmt: skip
-    ]
+    history = [(0.13, 0.31), (0.30, 0.39), (0.45, 0.48), (0.41, 0.33), (0.25, 0.17), (0.18, 0.10)]
+    history.append((0.19, 0.08))
+    rows = [{"feat_coverage": 0.0, "coverage": c, "diversity": d} for c, d in history]
     assert collapse_figure(rows[:6]) is None  # two low evaluations are not yet three
     assert collapse_figure(rows) == "diversity"
     feats = (0.3, 0.5, 0.6, 0.6, 0.5)
