@@ -1,7 +1,9 @@
 """Training speed of each GAN family at 64 px on random data (steps/s, images/s).
 
 Usage: python benchmarks/gan_train.py [--size 64] [--width 16] [--batch 32] [--steps 20]
-       [--families dcgan,resize_conv,stylegan_lite,resynth] [--device cpu]
+       [--families dcgan,resize_conv,stylegan_lite,resynth,ae_gan:dcgan] [--device cpu]
+
+``ae_gan:DECODER`` times ``ae_gan`` with another family's generator as its decoder.
 
 Timings on a shared 2-core CPU are noisy; the first 3 steps are a warm-up and not timed.
 """
@@ -25,9 +27,11 @@ from trainers.gan.models import (
 from trainers.gan.step import train_step
 
 
-def bench(family: str, args: argparse.Namespace) -> dict[str, float]:
+def bench(name: str, args: argparse.Namespace) -> dict[str, float]:
+    family, _, decoder = name.partition(":")
     cfg = GanConfig(family=family, data=("-",), size=args.size, width=args.width, batch=args.batch,
-                    disc=args.disc, features=args.features)  # fmt: skip
+                    disc=args.disc, features=args.features, decoder=decoder or "resize_conv",
+                    z_dim=65 if family == "ae_gan" else GanConfig.z_dim)  # fmt: skip
     device = resolve_device(args.device)
     torch.manual_seed(0)
     G = create_generator(family, **cfg.model_kwargs()).to(device)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from trainers.gan.aegan import GaussianMixturePrior, fit_prior
 from trainers.gan.config import GanConfig
 from trainers.gan.export import load_generator
-from trainers.gan.models import create_generator
+from trainers.gan.models import ModConv, create_generator
+from trainers.gan.sample import sample_images
 from trainers.gan.train import train
 
 
@@ -80,3 +82,39 @@ def test_exported_checkpoint_drops_the_encoder_and_samples_the_same(tmp_path):
     z = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(loaded(z), g(z))
+
+
+@pytest.mark.parametrize(
+    ("decoder", "trace"),
+    [
+        ("dcgan", torch.nn.ConvTranspose2d),
+        ("stylegan_lite", ModConv),
+        ("resize_conv", torch.nn.Upsample),
+    ],
+)
+def test_another_familys_generator_decodes_and_survives_export(
+    tmp_path, tiny_faces, decoder, trace
+):
+    cfg = GanConfig(
+        family="ae_gan", decoder=decoder, data=(str(tiny_faces),), size=16, width=4, z_dim=5,
+        batch=4, steps=2, holdout=6, eval_every=2, sample_every=2, checkpoint_every=2, eval_n=8,
+        log_every=2, seed=1, device="cpu", threads=1,
+    )  # fmt: skip
+    train(cfg, tmp_path / "run")
+    g, meta = load_generator(tmp_path / "run")
+    assert meta["kwargs"].get("decoder", "resize_conv") == decoder
+    assert any(isinstance(m, trace) for m in g.decoder.modules())  # the family's upsampling
+    z = torch.randn(3, 5, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(g(z), g(z)) and g(z).shape == (3, 3, 16, 16)
+    sample_images(tmp_path / "run", 2, tmp_path / "fakes", seed=0, device="cpu")
+    label = "ae_gan" if decoder == "resize_conv" else f"ae_gan_{decoder}"  # the detector's source
+    manifest = (tmp_path / "fakes/manifest.jsonl").read_text().splitlines()
+    assert [json.loads(x)["family"] for x in manifest] == [label, label]
+
+
+def test_decoder_is_refused_outside_ae_gan_and_unknown_names():
+    with pytest.raises(ValueError, match="ae_gan option"):
+        GanConfig(family="dcgan", decoder="dcgan", data=("x",)).validate()
+    with pytest.raises(ValueError, match="--decoder must be one of"):
+        GanConfig(family="ae_gan", decoder="resynth", data=("x",)).validate()

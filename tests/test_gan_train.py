@@ -78,6 +78,17 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, tiny_faces
         assert torch.equal(full[k], resumed[k]), k
 
 
+def test_a_run_from_before_the_equalized_lr_groups_is_refused_clearly(tmp_path, tiny_faces):
+    train(_cfg(tiny_faces, "stylegan_lite", steps=2), tmp_path / "run")
+    state = torch.load(tmp_path / "run/last.pt", weights_only=True)
+    groups = state["opt_g"]["param_groups"]
+    assert len(groups) == 2  # the modulated weights train in their own group
+    groups[0]["params"] += groups.pop()["params"]  # what an older version wrote
+    torch.save(state, tmp_path / "run/last.pt")
+    with pytest.raises(ValueError, match="cannot be resumed by this version"):
+        train(_cfg(tiny_faces, "stylegan_lite", steps=4), tmp_path / "run", resume=True)
+
+
 def test_time_budget_stops_cleanly(tmp_path, tiny_faces):
     result = train(_cfg(tiny_faces, minutes=0.002), tmp_path / "run")
     assert result.stopped == "minutes" and (tmp_path / "run" / "last.pt").is_file()
@@ -230,3 +241,19 @@ def test_cli_eval_reports_metrics(trained, tiny_faces):
     for key in ("face_rate", "diversity", "precision", "coverage", "real_face_rate"):
         assert 0.0 <= out[key] <= 10.0
     assert out["real_face_rate"] >= 0.5  # the portrait crops do hold a face
+
+
+def test_eval_of_resynth_rerenders_other_photos_than_its_reference(trained, tiny_faces,
+                                                                   monkeypatch):  # fmt: skip
+    import trainers.gan.evaluate as evaluate
+    from trainers.gan.data import load_faces
+
+    seen = []
+    real_generate = evaluate.generate
+    monkeypatch.setattr(
+        evaluate, "generate", lambda g, x, d: seen.append(x) or real_generate(g, x, d)
+    )
+    out = evaluate.evaluate_checkpoint(trained / "rs", tiny_faces, n=8, device="cpu")
+    assert out["n"] == 8 and out["real"] == 8
+    faces = load_faces([tiny_faces], 16, "auto", None, 16, "cpu").images
+    assert torch.equal(seen[0], evaluate.to_tensor(faces[8:16]))  # the second half, not the first

@@ -15,10 +15,13 @@ from trainers.gan.export import export_generator, load_generator
 from trainers.gan.losses import d_hinge, g_hinge, r1_penalty
 from trainers.gan.metrics import FaceRate, diversity, mean_pairwise_distance, precision_coverage
 from trainers.gan.models import (
+    EQUALIZED_LR_MULT,
     Discriminator,
     MinibatchStd,
+    ModConv,
     count_params,
     create_generator,
+    generator_param_groups,
     list_generators,
 )
 
@@ -60,6 +63,19 @@ def test_registry_and_families_differ_in_upsampling():
     assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in dc.modules())
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in rc.modules())
     assert any(isinstance(m, torch.nn.Upsample) and m.mode == "bilinear" for m in rc.modules())
+
+
+@pytest.mark.parametrize("family", ["stylegan_lite", "ae_gan", "dcgan"])
+def test_equalized_lr_weights_and_only_they_learn_faster(family):
+    kwargs = {"decoder": "stylegan_lite", "z_dim": 9} if family == "ae_gan" else {}
+    g = create_generator(family, size=16, width=4, **kwargs)
+    groups = generator_param_groups(g, 1e-3)
+    assert sum(len(grp["params"]) for grp in groups) == len(list(g.parameters()))  # each once
+    modconv = {id(m.weight) for m in g.modules() if isinstance(m, ModConv)}
+    fast = [p for grp in groups if grp["lr"] > 1e-3 for p in grp["params"]]
+    assert {id(p) for p in fast} == modconv
+    assert all(grp["lr"] == 1e-3 * EQUALIZED_LR_MULT for grp in groups if grp["lr"] > 1e-3)
+    assert (len(groups) == 1) == (family == "dcgan")
 
 
 def test_default_generators_are_small():

@@ -49,6 +49,13 @@ def train(
             "autoencoder sampled from a mixture fitted to its codes: no mode collapse)."
         ),
     ] = "resize_conv",
+    decoder: Annotated[
+        str,
+        typer.Option(
+            help="ae_gan: whose generator decodes (resize_conv, dcgan or stylegan_lite); "
+            "its upsampling is the trace the samples carry."
+        ),
+    ] = "resize_conv",
     data: Annotated[
         list[Path] | None,
         typer.Option("--data", "-d", help="Folder of real face photos (repeatable)."),
@@ -160,6 +167,7 @@ def train(
         r1_gamma=r1_gamma,
         beta1=beta1,
         rec_weight=rec_weight,
+        decoder=decoder,
         ema_decay=ema_decay,
         spectral_norm=not no_spectral_norm,
         mbstd=not no_mbstd,

@@ -5,8 +5,10 @@ well (mode collapse, issue 17). An autoencoder is told "rebuild *this* face", fo
 of the training set, so its decoder must cover them all. This family trains:
 
 - an encoder (stride-2 convolutions to a ``z_dim - 1`` vector) and a decoder that is exactly
-  the ``resize_conv`` generator (linear to 4x4, nearest upsampling + 3x3 convolutions), so
-  its samples carry the same upsampling trace;
+  the generator of another family: ``resize_conv`` (the default: linear to 4x4, nearest
+  upsampling + 3x3 convolutions), ``dcgan`` (transposed convolutions) or ``stylegan_lite``
+  (mapping network, modulated convolutions, bilinear upsampling), so its samples carry that
+  family's upsampling trace;
 - with an L1 reconstruction loss, a small penalty on the codes' size (a regularised
   autoencoder, Ghosh et al., ICLR 2020), and the discriminator's hinge loss on both
   reconstructions and samples (Larsen et al., ICML 2016), which keeps them sharp.
@@ -26,7 +28,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainers.gan.models import LatentGenerator, channels, register_generator
+from trainers.gan.models import LatentGenerator, StyleGanLite, channels, register_generator
+
+DECODERS = ("resize_conv", "dcgan", "stylegan_lite")
+"""Families whose generator can be ``ae_gan``'s decoder."""
+
+
+def make_decoder(decoder: str, size: int, width: int, code_dim: int) -> nn.Module:
+    """The generator of family ``decoder`` with ``code_dim`` inputs, used as a decoder.
+
+    Raises:
+        ValueError: ``decoder`` is not one of :data:`DECODERS`.
+
+    """
+    if decoder == "resize_conv":
+        return LatentGenerator(size, width, code_dim, "nearest")
+    if decoder == "dcgan":
+        return LatentGenerator(size, width, code_dim, "transposed")
+    if decoder == "stylegan_lite":
+        return StyleGanLite(size, width, code_dim, w_dim=128, mapping_layers=3)
+    raise ValueError(f"unknown ae_gan decoder {decoder!r}; choose from {', '.join(DECODERS)}")
 
 
 class GaussianMixturePrior(nn.Module):
@@ -94,21 +115,22 @@ class Encoder(nn.Module):
 
 
 class AutoencoderGenerator(nn.Module):
-    """Encoder + ``resize_conv`` decoder + mixture prior; ``forward(z)`` samples faces."""
+    """Encoder + a family's generator as decoder + mixture prior; ``forward(z)`` samples."""
 
     conditional = False
     autoencoder = True
 
     def __init__(
-        self, size: int, width: int, z_dim: int, components: int, with_encoder: bool = True
-    ) -> None:
+        self, size: int, width: int, z_dim: int, components: int, with_encoder: bool = True,
+        decoder: str = "resize_conv",
+    ) -> None:  # fmt: skip
         super().__init__()
         if z_dim < 2:
             raise ValueError("ae_gan needs z_dim >= 2 (one number picks the component)")
         self.size, self.z_dim = size, z_dim
         self.code_dim = z_dim - 1
         self.encoder = Encoder(size, width, self.code_dim) if with_encoder else None
-        self.decoder = LatentGenerator(size, width, self.code_dim, "nearest")
+        self.decoder = make_decoder(decoder, size, width, self.code_dim)
         self.prior = GaussianMixturePrior(self.code_dim, components)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,13 +161,15 @@ class AutoencoderGenerator(nn.Module):
 @register_generator
 def ae_gan(
     size: int = 64, width: int = 16, z_dim: int = 65, components: int = 10,
-    with_encoder: bool = True,
+    with_encoder: bool = True, decoder: str = "resize_conv",
 ) -> nn.Module:  # fmt: skip
-    """Adversarial autoencoder (``resize_conv`` decoder) sampled from a fitted code mixture.
+    """Adversarial autoencoder sampled from a fitted code mixture.
 
-    Exported checkpoints drop the encoder (``with_encoder=False``): sampling never needs it.
+    ``decoder`` names the family whose generator decodes (:data:`DECODERS`; its upsampling
+    is the samples' trace). Exported checkpoints drop the encoder (``with_encoder=False``):
+    sampling never needs it.
     """
-    return AutoencoderGenerator(size, width, z_dim, components, with_encoder)
+    return AutoencoderGenerator(size, width, z_dim, components, with_encoder, decoder)
 
 
 @torch.no_grad()

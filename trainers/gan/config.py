@@ -8,6 +8,9 @@ from dataclasses import dataclass
 FAMILIES = ("dcgan", "resize_conv", "stylegan_lite", "resynth", "ae_gan")
 """Generator families; they differ in how they upsample (the trace a detector learns)."""
 
+AE_DECODERS = ("resize_conv", "dcgan", "stylegan_lite")
+"""Families whose generator can be ``ae_gan``'s decoder (``trainers.gan.aegan.DECODERS``)."""
+
 
 @dataclass
 class GanConfig:
@@ -37,7 +40,9 @@ class GanConfig:
         ema_decay: Decay of the EMA generator used for sampling (0: sample from G itself).
         ema_start: Steps before the EMA starts (it copies G until then).
         diffaug: Comma-separated DiffAugment policy (``color``, ``translation``, ``cutout``).
-        rec_weight: L1 reconstruction weight of the ``resynth`` family.
+        rec_weight: L1 reconstruction weight of the ``resynth`` and ``ae_gan`` families.
+        decoder: ``ae_gan`` only: the family whose generator is the decoder (``resize_conv``,
+            ``dcgan`` or ``stylegan_lite``); its upsampling is the samples' trace.
         crop: ``auto`` (detect whether files are already face crops), ``none`` (just resize)
             or ``mtcnn`` (always detect, align and crop).
         holdout: Real images held back from training for coverage/precision.
@@ -84,6 +89,7 @@ class GanConfig:
     ema_start: int = 200
     diffaug: str = "color,translation"
     rec_weight: float = 10.0
+    decoder: str = "resize_conv"
     crop: str = "auto"
     holdout: int = 256
     max_images: int = 0
@@ -120,6 +126,10 @@ class GanConfig:
         )
         if self.upsample not in allowed:
             raise ValueError(f"--upsample must be one of {', '.join(allowed)} for {self.family}")
+        if self.decoder not in AE_DECODERS:
+            raise ValueError(f"--decoder must be one of {', '.join(AE_DECODERS)}")
+        if self.decoder != "resize_conv" and self.family != "ae_gan":
+            raise ValueError("--decoder is an ae_gan option; the other families are their own")
         if self.crop not in ("auto", "none", "mtcnn"):
             raise ValueError("--crop must be auto, none or mtcnn")
         if self.disc not in ("conv", "projected"):
@@ -147,4 +157,6 @@ class GanConfig:
             if up == "auto":
                 up = "nearest" if self.family == "resize_conv" else "transposed"
             kwargs["upsample"] = up
+        if self.family == "ae_gan" and self.decoder != "resize_conv":
+            kwargs["decoder"] = self.decoder
         return kwargs

@@ -148,7 +148,9 @@ def evaluate_checkpoint(
 
     Args:
         checkpoint: Generator file, run folder, or ``None`` for the shipped default.
-        real: Folder of real photos (the reference; ``resynth`` also re-renders them).
+        real: Folder of real photos (the reference). ``resynth`` re-renders ``n`` *other*
+            photos of it (the same ones as the reference line's), so no sample is the twin
+            of a photo it is compared with.
         n: Number of samples (and at most this many real photos).
         seed: Seed of the latents.
         device: ``auto``/``None``, ``cpu`` or ``cuda``.
@@ -158,24 +160,26 @@ def evaluate_checkpoint(
     """
     from forensics.device import resolve_device
     from trainers.gan.data import load_faces
-    from trainers.gan.export import load_generator
+    from trainers.gan.export import family_label, load_generator
     from trainers.gan.metrics import FaceRate
 
     dev = resolve_device(device)
     generator, meta = load_generator(checkpoint, dev)
-    limit = 2 * n if features is not None else n
+    conditional = getattr(generator, "conditional", False)
+    halves = features is not None or conditional
+    limit = 2 * n if halves else n
     reals = load_faces([real], int(meta["size"]), "auto", None, limit, device).images
-    split = min(n, len(reals) // 2) if features is not None else n
+    split = min(n, len(reals) // 2) if halves else n
     reals, others = reals[:split], reals[split:]
-    if getattr(generator, "conditional", False):
-        inputs = to_tensor(reals)
+    if conditional:  # re-render *other* photos, so samples are never the reals' own twins
+        inputs = to_tensor(others)
     else:
         gen = torch.Generator().manual_seed(int(seed))
         inputs = torch.randn(n, int(meta["kwargs"].get("z_dim", 128)), generator=gen)
     samples = generate(generator, inputs, dev)
     out: dict[str, Any] = {
         "checkpoint": meta["path"],
-        "family": meta["family"],
+        "family": family_label(meta),
         "n": len(samples),
         "real": len(reals),
         "face_rate": FaceRate(device=str(dev))(samples),

@@ -30,6 +30,17 @@ BEST_NAME = "generator_best.safetensors"
 LAST_NAME = "generator_last.safetensors"
 
 
+def family_label(meta: dict[str, Any]) -> str:
+    """A generator checkpoint's family, naming ``ae_gan``'s decoder when it is not the default.
+
+    ``ae_gan_dcgan`` and ``ae_gan_stylegan_lite`` carry other upsampling traces than
+    ``ae_gan`` (``resize_conv`` decoder), so samples and reports keep them apart.
+    """
+    family = str(meta["family"])
+    decoder = meta.get("kwargs", {}).get("decoder", "resize_conv")
+    return f"{family}_{decoder}" if family == "ae_gan" and decoder != "resize_conv" else family
+
+
 def export_generator(path: str | os.PathLike, generator: nn.Module, meta: dict[str, Any]) -> Path:
     """Save ``generator``'s weights and ``meta`` (family, kwargs, size...) as a checkpoint.
 

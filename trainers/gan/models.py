@@ -186,6 +186,29 @@ class ModConv(nn.Module):
         return out + self.bias[None, :, None, None]
 
 
+EQUALIZED_LR_MULT = 10.0
+"""Learning-rate multiplier of :class:`ModConv` weights, which are stored at unit scale and
+scaled at run time (equalized learning rate, Karras et al. 2018): Adam moves every stored
+number by about the learning rate, so at the 2e-4 of the other layers these weights would
+learn about 30 times slower, relative to their size, than a plain convolution's. StyleGAN2
+trains them at 0.002, ten times 2e-4."""
+
+
+def generator_param_groups(generator: nn.Module, lr: float) -> list[dict[str, object]]:
+    """Adam parameter groups of a generator: equalized-lr weights at ``lr * EQUALIZED_LR_MULT``.
+
+    Generators without :class:`ModConv` layers get one group, all at ``lr``.
+    """
+    equalized = [m.weight for m in generator.modules() if isinstance(m, ModConv)]
+    ids = {id(p) for p in equalized}
+    groups: list[dict[str, object]] = [
+        {"params": [p for p in generator.parameters() if id(p) not in ids], "lr": lr}
+    ]
+    if equalized:
+        groups.append({"params": equalized, "lr": lr * EQUALIZED_LR_MULT})
+    return groups
+
+
 class StyleLayer(nn.Module):
     """Modulated 3x3 conv + per-pixel noise + leaky ReLU at a fixed resolution.
 

@@ -27,7 +27,7 @@ from forensics.jpeg import jpeg_quality_estimate
 from forensics.media import save_image
 from trainers.gan.data import list_images, load_faces, to_tensor
 from trainers.gan.evaluate import generate
-from trainers.gan.export import load_generator
+from trainers.gan.export import family_label, load_generator
 
 MANIFEST = "manifest.jsonl"
 FORMATS = ("png", "jpeg")
@@ -96,7 +96,8 @@ class SamplePlan:
 
     Attributes:
         checkpoint: The generator file used.
-        family: Its generator family.
+        family: Its generator family (``ae_gan_dcgan``, ``ae_gan_stylegan_lite`` for an
+            ``ae_gan`` with that decoder): names the files and, for the detector, the source.
         size: Image side in pixels.
         sha256: The checkpoint's SHA-256.
         seed: The run's seed.
@@ -147,7 +148,7 @@ def plan_samples(
         raise ValueError("--quality must be between 1 and 100")
     dev = resolve_device(device)
     generator, meta = load_generator(checkpoint, dev)
-    family, size = meta["family"], int(meta["size"])
+    family, size = family_label(meta), int(meta["size"])
     sha = file_sha256(meta["path"])
     sources: list[str | None]
     if getattr(generator, "conditional", False):

@@ -35,6 +35,7 @@ from trainers.gan.models import (
     count_params,
     create_generator,
     discriminator_params,
+    generator_param_groups,
     make_discriminator,
 )
 from trainers.gan.rng import get_rng, keep_rng, set_rng
@@ -141,7 +142,7 @@ def train(
     G = create_generator(cfg.family, **cfg.model_kwargs()).to(device)
     D = make_discriminator(cfg).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_g = torch.optim.Adam(generator_param_groups(G, cfg.lr_g), betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(discriminator_params(D), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     use_amp = cfg.amp and device.type == "cuda"
     scaler_g = torch.amp.GradScaler("cuda", enabled=use_amp and needs_grad_scaler(device))
@@ -153,6 +154,11 @@ def train(
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])
         G_ema.load_state_dict(state["G_ema"])
+        if len(state["opt_g"]["param_groups"]) != len(opt_g.param_groups):
+            raise ValueError(
+                f"{run.path} was trained before stylegan_lite's modulated weights got their own "
+                "learning rate; it cannot be resumed by this version (start a new run)"
+            )
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         step, best_score = int(state["step"]), float(state["best_score"])
