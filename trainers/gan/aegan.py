@@ -28,26 +28,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainers.gan.models import LatentGenerator, StyleGanLite, channels, register_generator
-
-DECODERS = ("resize_conv", "dcgan", "stylegan_lite")
-"""Families whose generator can be ``ae_gan``'s decoder."""
+from trainers.gan.config import AE_DECODERS
+from trainers.gan.models import channels, create_generator, register_generator
 
 
 def make_decoder(decoder: str, size: int, width: int, code_dim: int) -> nn.Module:
-    """The generator of family ``decoder`` with ``code_dim`` inputs, used as a decoder.
+    """The generator of family ``decoder`` (its defaults) with ``code_dim`` inputs, as a decoder.
 
     Raises:
-        ValueError: ``decoder`` is not one of :data:`DECODERS`.
+        ValueError: ``decoder`` is not one of :data:`trainers.gan.config.AE_DECODERS`.
 
     """
-    if decoder == "resize_conv":
-        return LatentGenerator(size, width, code_dim, "nearest")
-    if decoder == "dcgan":
-        return LatentGenerator(size, width, code_dim, "transposed")
-    if decoder == "stylegan_lite":
-        return StyleGanLite(size, width, code_dim, w_dim=128, mapping_layers=3)
-    raise ValueError(f"unknown ae_gan decoder {decoder!r}; choose from {', '.join(DECODERS)}")
+    if decoder not in AE_DECODERS:
+        raise ValueError(
+            f"unknown ae_gan decoder {decoder!r}; choose from {', '.join(AE_DECODERS)}"
+        )
+    return create_generator(decoder, size=size, width=width, z_dim=code_dim)
 
 
 class GaussianMixturePrior(nn.Module):
@@ -165,7 +161,7 @@ def ae_gan(
 ) -> nn.Module:  # fmt: skip
     """Adversarial autoencoder sampled from a fitted code mixture.
 
-    ``decoder`` names the family whose generator decodes (:data:`DECODERS`; its upsampling
+    ``decoder`` names the family whose generator decodes (``AE_DECODERS``; its upsampling
     is the samples' trace). Exported checkpoints drop the encoder (``with_encoder=False``):
     sampling never needs it.
     """

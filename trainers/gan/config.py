@@ -9,7 +9,7 @@ FAMILIES = ("dcgan", "resize_conv", "stylegan_lite", "resynth", "ae_gan")
 """Generator families; they differ in how they upsample (the trace a detector learns)."""
 
 AE_DECODERS = ("resize_conv", "dcgan", "stylegan_lite")
-"""Families whose generator can be ``ae_gan``'s decoder (``trainers.gan.aegan.DECODERS``)."""
+"""Families whose generator can be ``ae_gan``'s decoder (``trainers.gan.aegan.make_decoder``)."""
 
 
 @dataclass
