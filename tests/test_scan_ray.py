@@ -184,7 +184,7 @@ def test_a_chunk_failing_twice_gets_error_records(ray_cluster, tmp_path, folder,
     recs = [r.to_dict() for r in rs.scan(files, on_record=kill_all)]
     assert len(by_path(recs)) == len(files)  # every file has exactly one record
     crashed = [r for r in recs if "Ray worker" in (r["error"] or "")]
-    assert crashed and all(r["status"] == "error" and r["size"] for r in crashed)
+    assert crashed and all(r["status"] == "error" and r["size"] is not None for r in crashed)
     assert len(results(tmp_path / "out")) == len(files)
 
 
