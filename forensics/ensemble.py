@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from forensics.models import create_model, register_model
+from forensics.spectral import shared_spectra
 
 
 def member_specs(members: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -56,7 +57,8 @@ class EnsembleDetector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return ``{"logit": (B,), "patch_logits": (B, h, w)}``, each the members' mean."""
-        outs = [m(x) for m in self.members]
+        with shared_spectra():  # members of one spectral recipe share their window spectra
+            outs = [m(x) for m in self.members]
         size = outs[0]["patch_logits"].shape[-2:]
         maps = []
         for o in outs:

@@ -19,7 +19,10 @@ rewrites exactly the frequencies it measures.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -30,6 +33,25 @@ from forensics.models import PatchDetector, register_model
 
 #: ITU-R BT.601 luma weights; the chroma channels are B-Y and R-Y.
 _LUMA = (0.299, 0.587, 0.114)
+
+_SHARED: contextvars.ContextVar[dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] | None]
+_SHARED = contextvars.ContextVar("forensics_shared_spectra", default=None)
+
+
+@contextlib.contextmanager
+def shared_spectra() -> Iterator[None]:
+    """Within the block, window spectra of one input tensor are computed once per setting.
+
+    Members of an ensemble trained from one recipe (the shipped default's three spectral
+    models) read the same crops with the same windows: their features are identical, and
+    computing them is most of a spectral model's cost. The cache lives only inside the block,
+    keyed by the input tensor's identity and the window settings, so results are unchanged.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 def radial_index(window: int, onesided: bool = False) -> torch.Tensor:
@@ -237,17 +259,33 @@ class SpectralPatchDetector(nn.Module):
             nn.Conv2d(hidden, 1, 1),
         )
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``x``: crops normalised to ``[-1, 1]``; returns ``{"logit", "patch_logits"}``."""
+    def window_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-window spectral features of crops ``x`` in ``[-1, 1]``: ``(B, n, h, w)``.
+
+        Inside :func:`shared_spectra`, a second call with the same tensor and settings returns
+        the first call's result.
+        """
+        cache = _SHARED.get()
+        key = (id(x), self.features, self.window, self.stride, self.pool)
+        if cache is not None and key in cache and cache[key][0] is x:
+            return cache[key][1]
         h, w = x.shape[-2:]
+        pixels = x
         if min(h, w) < self.window:
-            x = F.pad(x, (0, max(0, self.window - w), 0, max(0, self.window - h)), mode="replicate")
-        pixels = (x.float() + 1.0) * 127.5
+            pad = (0, max(0, self.window - w), 0, max(0, self.window - h))
+            pixels = F.pad(x, pad, mode="replicate")
+        pixels = (pixels.float() + 1.0) * 127.5
         if self.features == "radial":
             feats = window_spectra(pixels, self.window, self.stride)
         else:
             feats = window_quadrant_spectra(pixels, self.window, self.stride, self.pool)
-        patch = self.mlp(self.norm(feats)).squeeze(1)
+        if cache is not None:
+            cache[key] = (x, feats)  # holding x keeps its id from being reused in the block
+        return feats
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``x``: crops normalised to ``[-1, 1]``; returns ``{"logit", "patch_logits"}``."""
+        patch = self.mlp(self.norm(self.window_features(x))).squeeze(1)
         return {"logit": patch.mean(dim=(1, 2)), "patch_logits": patch}
 
 

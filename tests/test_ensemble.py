@@ -41,6 +41,41 @@ def test_ensemble_is_the_mean_of_its_members():
     assert not torch.allclose(oa["logit"], ob["logit"])  # the members really differ
 
 
+def test_spectral_members_share_their_window_spectra(monkeypatch):
+    """One recipe's spectral members read the same spectra: computed once, same result."""
+    import forensics.spectral as spectral
+
+    kwargs = {"features": ["radial", "quadrant"]}
+    torch.manual_seed(0)
+    members = [create_model("spectral_multiscale", **kwargs).eval() for _ in range(3)]
+    ens = create_model("ensemble", members=[{"arch": "spectral_multiscale", "kwargs": kwargs}] * 3)
+    ens.load_state_dict(
+        {f"members.{i}.{k}": v for i, m in enumerate(members) for k, v in m.state_dict().items()}
+    )
+    ens.eval()
+    calls = {"radial": 0, "quadrant": 0}
+    radial, quadrant = spectral.window_spectra, spectral.window_quadrant_spectra
+
+    def count(kind, fn):
+        def wrapped(*args, **kw):
+            calls[kind] += 1
+            return fn(*args, **kw)
+
+        return wrapped
+
+    monkeypatch.setattr(spectral, "window_spectra", count("radial", radial))
+    monkeypatch.setattr(spectral, "window_quadrant_spectra", count("quadrant", quadrant))
+    x = torch.rand(2, 3, 96, 96) * 2 - 1
+    with torch.no_grad():
+        out = ens(x)
+        assert calls == {"radial": 1, "quadrant": 1}  # not 3 each
+        alone = [m(x) for m in members]
+    assert calls == {"radial": 4, "quadrant": 4}  # outside an ensemble nothing is cached
+    mean = torch.stack([o["logit"] for o in alone]).mean(0)
+    assert torch.allclose(out["logit"], mean, atol=1e-5)
+    assert spectral._SHARED.get() is None  # the cache ends with the forward pass
+
+
 def test_members_with_different_maps_are_resampled_to_the_first():
     ens = create_model(
         "ensemble", members=[{"arch": "patch_tiny"}, {"arch": "spectral_patch", "kwargs": {}}]

@@ -78,6 +78,17 @@ def test_equalized_lr_weights_and_only_they_learn_faster(family):
     assert (len(groups) == 1) == (family == "dcgan")
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_builds_at_128px(family):
+    """Issue 17: 128 px is a supported size for every family, ``stylegan_lite`` included."""
+    torch.manual_seed(0)
+    g = create_generator(family, **_kwargs(family, size=128, width=2)).eval()
+    x = torch.rand(2, 3, 128, 128) * 2 - 1 if g.conditional else torch.randn(2, 8)
+    with torch.no_grad():
+        y = g(x)
+    assert y.shape == (2, 3, 128, 128) and torch.isfinite(y).all()
+
+
 def test_default_generators_are_small():
     for family in FAMILIES:
         g = create_generator(family, **_kwargs(family, size=64, width=16))
