@@ -99,6 +99,47 @@ def test_help_fits_80_columns(args: list[str]) -> None:
     assert "../shared" not in result.output
 
 
+def test_reflow_joins_prose_and_keeps_examples() -> None:
+    from forensics.cli.common import reflow_help
+
+    doc = """Do a thing.
+
+        First line of prose
+        goes on here.
+
+        Examples:
+          tool do --this \\
+              --that
+          # a comment
+        """
+    assert reflow_help(doc) == (
+        "Do a thing.\n\nFirst line of prose goes on here.\n\n"
+        "Examples:\n  tool do --this \\\n      --that\n  # a comment"
+    )
+
+
+def test_every_command_help_is_reflowed_and_examples_stay_indented() -> None:
+    from typer.testing import CliRunner
+
+    from forensics.cli.main import app
+
+    def infos(a):
+        yield from a.registered_commands
+        for g in a.registered_groups:
+            yield from infos(g.typer_instance)
+
+    for info in infos(app):
+        for par in info.help.split("\n\n"):
+            if "\n" in par:  # only example or list paragraphs keep their line breaks
+                assert par.startswith("Examples:") or par.startswith(" "), par
+    out = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["detector", "train", "--help"]).output
+    lines = out.splitlines()
+    first = "forensics detector train -o runs/det --real"
+    i = next(k for k, line in enumerate(lines) if first in line)
+    assert lines[i].rstrip().endswith("\\")  # a copyable continuation ...
+    assert lines[i + 1].startswith(" " * 5) and "--fake fakes/resynth" in lines[i + 1]  # indented
+
+
 def test_scan_detector_retries_small_crops_by_default(portrait_rgb) -> None:
     # On since 2026-12-06: re-measured, the dev DFDC crops' AUC did not change with it.
     fd = make_face_detector("cpu")

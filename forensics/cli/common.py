@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -71,6 +72,42 @@ class Engine(enum.StrEnum):
 
     local = "local"
     ray = "ray"
+
+
+def reflow_help(doc: str) -> str:
+    """A command docstring made ready for ``--help`` at any terminal width.
+
+    Prose paragraphs become one line each, so the terminal wraps them once instead of breaking
+    every source line again; paragraphs with an indented line (examples, lists) are kept line
+    by line.
+
+    Args:
+        doc: The docstring (indentation as written).
+
+    Returns:
+        The help text, paragraphs separated by one blank line.
+
+    """
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    out = []
+    for par in paragraphs:
+        lines = par.splitlines()
+        if par.startswith("Examples:") or any(line[:1].isspace() for line in lines):
+            out.append(par)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
+def reflow_commands(app: typer.Typer) -> None:
+    """Apply :func:`reflow_help` to every command of ``app`` and of its sub-apps, in place."""
+    for info in app.registered_commands:
+        doc = info.help if info.help is not None else info.callback.__doc__
+        if doc:
+            info.help = reflow_help(doc)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            reflow_commands(group.typer_instance)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -178,23 +178,33 @@ def train(
         OutputFormat.table
     ),
 ) -> None:
-    """Train a detector, calibrate it on validation, write OUT/model.safetensors.
+    r"""Train a detector, calibrate it on validation, write OUT/model.safetensors.
+
+    Faces are cut from the --real and --fake folders (or a --manifest) as the scanner cuts
+    them and split into training and validation by group (person, seed, twin pair). The run
+    folder keeps the resolved config, a checkpoint every --eval-every steps (--resume goes
+    on from the last) and the metrics. Uses a GPU when there is one, and several under
+    torchrun.
 
     Examples:
-      forensics detector train -o runs/det --real reals/
-      --fake fakes/resynth --fake fakes/dcgan --minutes 45
+      forensics detector train -o runs/det --real reals/ \
+          --fake fakes/resynth --fake fakes/dcgan --minutes 45
 
-      torchrun --nproc_per_node 2 $(which forensics) detector train -o runs/det ...
+      torchrun --nproc_per_node 2 $(which forensics) detector train \
+          -o runs/det ...
 
       forensics detector train -o runs/det --resume --minutes 20
 
-      forensics detector train -o runs/spec --manifest dev_train.csv --real REAL --fake FAKES
-      --arch spectral_multiscale --arch-kwargs '{"features": ["radial", "quadrant"]}'
-      --fit center --score-size 256 --ema 0.995   # the old spectral branch's recipe
+      # the spectral branch's recipe
+      forensics detector train -o runs/spec --manifest dev_train.csv \
+          --real REAL --fake FAKES --arch spectral_multiscale \
+          --arch-kwargs '{"features": ["radial", "quadrant"]}' \
+          --fit center --score-size 256 --ema 0.995
 
-      forensics detector train -o runs/v2 --manifest runs/v2_train.csv
-      --arch patch_mobilenet --init weights/mobilenetv2.safetensors
-      --input-size 224 --augment-preset heavy   # a pretrained start (see MODEL_CARD)
+      # a pretrained start (see MODEL_CARD.md)
+      forensics detector train -o runs/v2 --manifest runs/v2_train.csv \
+          --arch patch_mobilenet --init weights/mobilenetv2.safetensors \
+          --input-size 224 --augment-preset heavy
 
     """
     from trainers.detector.augment import Augmenter

@@ -63,17 +63,18 @@ def eval_(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
 ) -> None:
-    """Measure a detector per fake source and pooled, with the scanner's exact scores.
+    r"""Measure a detector per fake source and pooled, with the scanner's exact scores.
 
     Reports ROC AUC, AP, EER, TPR at 1% FPR, accuracy/FPR/TPR at the stored threshold and
     ECE; each real folder's FPR at the threshold. A fake source is compared with the real
     folder of the same name when there is one (stylegan3r256 with ffhq256), else with all reals.
 
     Examples:
-      forensics detector eval runs/det/model.safetensors --real reals/ffhq
-      --fake fakes/stylegan3 --out eval/ --format json
+      forensics detector eval runs/det/model.safetensors --real reals/ffhq \
+          --fake fakes/stylegan3 --out eval/ --format json
 
-      forensics detector eval --split data/dev --reprocess   # the invariance table
+      # the processing-invariance table (sources x re-processings)
+      forensics detector eval --split data/dev --reprocess
 
     """
     if fmt not in (OutputFormat.table, OutputFormat.json):

@@ -31,15 +31,17 @@ def ensemble(
     device: DeviceOpt = "auto",
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
-    """Average several trained detectors into one calibrated checkpoint.
+    r"""Average several trained detectors into one calibrated checkpoint.
 
     The members' logits are averaged (each face's errors partly cancel), then temperature,
     bias and threshold are fitted on the run's validation split as training does.
 
     Examples:
-      forensics detector train -o runs/det_s1 --seed 1 --data-seed 0 ...   # same recipe
-      forensics detector ensemble runs/det/model.safetensors runs/det_s1/model.safetensors
-      --calibrate-on runs/det -o ensemble.safetensors
+      # a second model of the same recipe, then their average
+      forensics detector train -o runs/det_s1 --seed 1 --data-seed 0 ...
+      forensics detector ensemble runs/det/model.safetensors \
+          runs/det_s1/model.safetensors --calibrate-on runs/det \
+          -o ensemble.safetensors
 
     """
     from forensics.checkpoint import CheckpointError
@@ -91,17 +93,17 @@ def fuse(
     device: DeviceOpt = "auto",
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
-    """Fuse detectors that read faces differently (e.g. native-pixel spectra + resized crops).
+    r"""Fuse detectors that read faces differently (e.g. native-pixel spectra + resized crops).
 
     Unlike `ensemble`, branches may preprocess faces differently: each keeps its own input
     side, fit and calibration, and the fusion combines their calibrated logits. The fused
     threshold starts at the strictest branch's; set it for your real photos with `threshold`.
 
     Examples:
-      forensics detector fuse spectral.safetensors runs/swap/model.safetensors
-      --name spectral --name face_swap -o fused.safetensors
-      forensics detector threshold fused.safetensors --real unused_reals
-      -o fused_floor.safetensors
+      forensics detector fuse spectral.safetensors runs/swap/model.safetensors \
+          --name spectral --name face_swap -o fused.safetensors
+      forensics detector threshold fused.safetensors --real unused_reals \
+          -o fused_floor.safetensors
 
     """
     from forensics.checkpoint import CheckpointError
@@ -171,7 +173,7 @@ def threshold(
     device: DeviceOpt = "auto",
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
-    """Raise a model's threshold so no real folder has more than --max-fpr of it flagged.
+    r"""Raise a model's threshold so no real folder has more than --max-fpr of it flagged.
 
     The calibrated threshold holds its FPR on the pooled validation reals; a hard real source
     inside that pool (heavily processed photos) can still be flagged far more often. The copy
@@ -180,11 +182,12 @@ def threshold(
     uncertainty band on the folders (--keep-threshold: only that).
 
     Examples:
-      forensics detector threshold runs/det/model.safetensors --real unused/facemask
-      --real unused/utkface --max-fpr 0.05 -o runs/det/model_floor.safetensors
+      forensics detector threshold runs/det/model.safetensors \
+          --real unused/facemask --real unused/utkface --max-fpr 0.05 \
+          -o runs/det/model_floor.safetensors
 
-      forensics detector threshold model.safetensors --real unused/utkface --band-fpr 0.05
-      --keep-threshold -o model_band.safetensors
+      forensics detector threshold model.safetensors --real unused/utkface \
+          --band-fpr 0.05 --keep-threshold -o model_band.safetensors
 
     """
     from forensics.checkpoint import CheckpointError

@@ -137,7 +137,7 @@ def train(
         OutputFormat, typer.Option("--format", help="Summary format.")
     ] = OutputFormat.table,
 ) -> None:
-    """Train a generator on real face photos; checkpoints, grids and metrics go to --out.
+    r"""Train a generator on real face photos; checkpoints, grids and metrics go to --out.
 
     Every --eval-every steps the EMA generator is measured into metrics.jsonl:
     face rate, pixel-space diversity and coverage, and with --features also
@@ -145,8 +145,8 @@ def train(
     with the losses; `forensics gan eval RUN --real DIR` prints the history.
 
     Examples:
-        forensics gan train --family resize_conv --data reals/
-        --out runs/gan_rc --minutes 30
+        forensics gan train --family resize_conv --data reals/ \
+            --out runs/gan_rc --minutes 30
 
         forensics gan train --out runs/gan_rc --resume --minutes 30
 

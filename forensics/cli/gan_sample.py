@@ -82,19 +82,25 @@ def sample(
         typer.Option("--output-format", hidden=True, help="Old name of --format."),
     ] = None,
 ) -> None:
-    """Generate fake faces plus manifest.jsonl (file, family, checkpoint sha256, seed).
+    r"""Generate fake faces plus manifest.jsonl (file, family, checkpoint sha256, seed).
+
+    The same checkpoint, --seed and --n give the same images. A resynth generator
+    re-renders the real photos given with --from instead (one fake twin each, named in the
+    manifest). --match-codec saves the fakes with the encodings of a folder of real photos,
+    so that a detector cannot tell the classes apart by how the files were saved.
 
     Examples:
-        forensics gan sample runs/gan_rc --n 1000 --out fakes/rc --match-codec
-        reals/
+        forensics gan sample runs/gan_rc --n 1000 --out fakes/rc \
+            --match-codec reals/
 
-        forensics gan sample runs/gan_resynth --from reals/ --n 500
-        --out fakes/resynth --match-codec reals/
+        forensics gan sample runs/gan_resynth --from reals/ --n 500 \
+            --out fakes/resynth --match-codec reals/
 
-        forensics gan sample runs/gan_resynth --from reals/ --native
-        --out fakes/resynth_native
+        forensics gan sample runs/gan_resynth --from reals/ --native \
+            --out fakes/resynth_native
 
-        forensics gan sample runs/gan_rc --n 100000 --out fakes/rc --engine ray
+        forensics gan sample runs/gan_rc --n 100000 --out fakes/rc \
+            --engine ray
 
     """
     from forensics.checkpoint import CheckpointError

@@ -10,6 +10,7 @@ import typer
 
 from forensics import __version__
 from forensics.cli import detector, gan, scan, verify
+from forensics.cli.common import reflow_commands
 
 app = typer.Typer(
     name="forensics",
@@ -26,6 +27,7 @@ app.command("scan", no_args_is_help=True)(scan.scan)
 app.add_typer(gan.app, name="gan")
 app.add_typer(detector.app, name="detector")
 app.command("verify-ids", no_args_is_help=True)(verify.verify_ids)
+reflow_commands(app)
 
 
 def _version(value: bool) -> None:
