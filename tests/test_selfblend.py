@@ -41,6 +41,30 @@ def test_blend_is_seeded_local_and_leaves_its_input_alone():
     assert np.abs(a[44:60, 40:56].astype(int) - rgb[44:60, 40:56]).mean() > 1.0  # inside: altered
 
 
+def test_crude_blend_reaches_further_with_a_harder_edge_and_another_tone():
+    plain = [blend_mask((96, 96, 3), LANDMARKS, np.random.default_rng(s)) for s in range(8)]
+    crude = [
+        blend_mask((96, 96, 3), LANDMARKS, np.random.default_rng(s), crude=True) for s in range(8)
+    ]
+    assert np.mean([(m > 0.5).sum() for m in crude]) > 1.3 * np.mean(
+        [(m > 0.5).sum() for m in plain]
+    )
+    soft = [((m > 0.05) & (m < 0.95)).sum() / max((m > 0.5).sum(), 1) for m in plain]
+    hard = [((m > 0.05) & (m < 0.95)).sum() / max((m > 0.5).sum(), 1) for m in crude]
+    assert np.mean(hard) < np.mean(soft)  # relatively thinner fade: a visible seam
+    flat = np.full((96, 96, 3), 120, np.uint8)
+    shifts = [
+        np.abs(
+            self_blend(flat, LANDMARKS, np.random.default_rng(s), crude=1.0)[48, 48] - 120.0
+        ).max()
+        for s in range(8)
+    ]
+    assert np.median(shifts) > 8  # another skin tone or lighting inside the mask
+    rgb = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    same = self_blend(rgb, LANDMARKS, np.random.default_rng(3))
+    assert np.array_equal(same, self_blend(rgb, LANDMARKS, np.random.default_rng(3), crude=0.0))
+
+
 @pytest.fixture(scope="module")
 def reals(tmp_path_factory, portrait_rgb):
     d = tmp_path_factory.mktemp("sb") / "people"
@@ -142,10 +166,10 @@ def test_train_cli_blends_on_the_fly(tmp_path, portrait_rgb):
     real, fake = make_folders(tmp_path / "data", portrait_rgb)
     out = tmp_path / "run"
     args = [*tiny_train_args(out, real, fake), "--selfblend", "0.5", "--patch-loss", "0"]
-    res = CliRunner().invoke(app, args)
+    res = CliRunner().invoke(app, [*args, "--selfblend-crude", "0.25"])
     assert res.exit_code == 0, res.output
     cfg = RunDir(out).load_config(DetectorTrainConfig)
-    assert (cfg.selfblend, cfg.patch_loss) == (0.5, 0.0)
+    assert (cfg.selfblend, cfg.selfblend_crude, cfg.patch_loss) == (0.5, 0.25, 0.0)
     index = json.loads((out / "crops" / "index.json").read_text())
     assert all(len(e["landmarks"]) == 5 for e in index.values() if e["face"])
     bad = CliRunner().invoke(

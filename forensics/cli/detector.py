@@ -126,6 +126,15 @@ def train(
             "scores one fixed blend of that share of its reals. With it, --real alone will do.",
         ),
     ] = 0.0,
+    selfblend_crude: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of the self-blends that imitate a classical 3-D-model face swap: a "
+            "wider, sharper-edged mask and another skin tone and lighting inside it.",
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of everything.")] = 0,
     data_seed: Annotated[
         int | None,
@@ -249,6 +258,7 @@ def train(
         augment_kwargs=aug_kwargs,
         pair_twins=pair_twins,
         selfblend=selfblend,
+        selfblend_crude=selfblend_crude,
         seed=seed,
         data_seed=data_seed,
         device=device,

@@ -67,6 +67,9 @@ class DetectorTrainConfig:
             that share of its reals, so early stopping and calibration see the same kind of
             fake, and real folders alone are enough to train. It needs the face's landmarks,
             so crops cached without them are cut again once. ``0``: off.
+        selfblend_crude: Share of those blends (training and validation) that imitate a
+            classical 3-D-model face swap: a wider, sharper-edged mask and another skin tone
+            and lighting inside it. ``0``: off.
         seed: Seed of everything (split, augmentation, initialisation, order).
         data_seed: Seed of the data choice only (the per-source cap and the validation
             split), when it must differ from ``seed``: runs with different seeds and the same
@@ -119,6 +122,7 @@ class DetectorTrainConfig:
     augment_kwargs: dict[str, Any] = field(default_factory=dict)
     pair_twins: bool = True
     selfblend: float = 0.0
+    selfblend_crude: float = 0.0
     seed: int = 0
     data_seed: int | None = None
     device: str = "auto"
@@ -149,6 +153,8 @@ class DetectorTrainConfig:
             raise ValueError("patch_loss must be >= 0")
         if not 0.0 <= self.selfblend < 1.0:
             raise ValueError("selfblend must be a share in [0, 1)")
+        if not 0.0 <= self.selfblend_crude <= 1.0:
+            raise ValueError("selfblend_crude must be a share in [0, 1]")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be 0 (off) or a decay in (0, 1)")
         if self.input_size < 16 or self.batch_size < 2:

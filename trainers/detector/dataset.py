@@ -29,7 +29,7 @@ class CropDataset(Dataset):
     model's own :meth:`forensics.preprocess.Preprocess.fit_crop` (resized, or a native-resolution
     window at a random place when augmenting). With ``selfblend`` > 0, that share of the real
     crops with landmarks becomes self-blended fakes (label 1) before augmentation, drawn anew
-    for every epoch.
+    for every epoch; ``selfblend_crude`` of those imitate a classical face swap.
     """
 
     def __init__(
@@ -39,12 +39,14 @@ class CropDataset(Dataset):
         augmenter: Augmenter | None = None,
         seed: int = 0,
         selfblend: float = 0.0,
+        selfblend_crude: float = 0.0,
     ) -> None:
         self.items = list(items)
         self.preprocess = preprocess
         self.augmenter = augmenter
         self.seed = int(seed)
         self.selfblend = float(selfblend)
+        self.selfblend_crude = float(selfblend_crude)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -62,7 +64,7 @@ class CropDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, i])
         if rng is not None and self.selfblend and label == 0 and item.landmarks:
             if rng.random() < self.selfblend:
-                rgb, label = self_blend(rgb, item.landmarks, rng), 1
+                rgb, label = self_blend(rgb, item.landmarks, rng, self.selfblend_crude), 1
         if self.augmenter is not None:
             rgb = self.augmenter(rgb, rng)
         return self.preprocess.fit_crop(rgb, rng), label

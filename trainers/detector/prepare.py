@@ -94,7 +94,9 @@ def prepare_data(
     out = PreparedData(pick(train), pick(val), pick(held), errors=errors)
     if blends:  # validation scores fixed blends of its reals, as training draws them
         blend_dir = Path(cache_dir) / "selfblend_val"
-        out.val += validation_blends(out.val, blend_dir, cfg.selfblend, cfg.split_seed)
+        out.val += validation_blends(
+            out.val, blend_dir, cfg.selfblend, cfg.split_seed, cfg.selfblend_crude
+        )
     if errors or blends:
         note = f" ({len(errors)} unreadable, e.g. {errors[0][0]}: {errors[0][1]})" if errors else ""
         if blends and not any(c.sample.label for c in out.val):

@@ -39,12 +39,14 @@ Landmarks = Sequence[tuple[float, float]]
 
 
 def blend_mask(
-    shape: tuple[int, ...], landmarks: Landmarks, rng: np.random.Generator
+    shape: tuple[int, ...], landmarks: Landmarks, rng: np.random.Generator, crude: bool = False
 ) -> np.ndarray:
     """A soft face-shaped mask ``(H, W, 1)`` in ``[0, 1]``, drawn around the five landmarks.
 
     An ellipse over the eyes, nose and mouth (size, centre and roundness drawn at random),
     sometimes eroded or dilated, then blurred so the blend fades out over a few pixels.
+    ``crude`` widens it by 20-50% (forehead, cheeks and jaw, as a 3-D model swap pastes) and
+    keeps its edge sharper.
     """
     h, w = shape[:2]
     pts = np.asarray(landmarks, np.float64).reshape(5, 2)
@@ -53,28 +55,39 @@ def blend_mask(
     centre = pts[[0, 1, 3, 4]].mean(axis=0) + np.array([0.0, rng.uniform(-0.05, 0.15) * eye_d])
     angle = float(np.degrees(np.arctan2(*(right_eye - left_eye)[::-1])))
     axes = (int(eye_d * rng.uniform(0.9, 1.35)), int(eye_d * rng.uniform(1.15, 1.7)))
+    if crude:
+        grow = rng.uniform(1.2, 1.5)
+        axes = (int(axes[0] * grow), int(axes[1] * grow))
+        centre = centre - np.array([0.0, (grow - 1.0) * 0.5 * eye_d])  # up towards the forehead
     mask = np.zeros((h, w), np.float32)
     cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, angle, 0, 360, 1.0, -1)
     if rng.random() < 0.5:
         k = max(1, int(eye_d * rng.uniform(0.05, 0.2)))
         kernel = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
         mask = cv2.erode(mask, kernel) if rng.random() < 0.5 else cv2.dilate(mask, kernel)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, eye_d * rng.uniform(0.03, 0.15)))
+    soft = rng.uniform(0.01, 0.05) if crude else rng.uniform(0.03, 0.15)
+    mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, eye_d * soft))
     mask /= max(float(mask.max()), 1e-6)
     if rng.random() < 0.3:
         mask *= rng.uniform(0.5, 1.0)
     return mask[:, :, None]
 
 
-def blend_source(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def blend_source(rgb: np.ndarray, rng: np.random.Generator, crude: bool = False) -> np.ndarray:
     """An altered copy of ``rgb`` (float32): resampled, blurred or sharpened, maybe recoloured.
 
     Exactly one change of sharpness is always made, so no blend is a no-op; a colour or
     brightness shift and a slight rotation, scaling or shift are drawn at random. These are
-    the mismatches a swap model's rendered face has against its target frame.
+    the mismatches a swap model's rendered face has against its target frame. ``crude``
+    first gives the copy another skin tone and lighting (per-channel gains 0.75-1.3, a
+    brightness shift of up to 30 levels), as a classical swap of another person's face has.
     """
     h, w = rgb.shape[:2]
     src = rgb.astype(np.float32)
+    if crude:
+        tinted = src * rng.uniform(0.75, 1.3, 3) + rng.uniform(-30, 30)
+        rgb = np.clip(tinted, 0, 255).astype(np.uint8)
+        src = rgb.astype(np.float32)
     if rng.random() < 0.7:
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180
@@ -100,18 +113,24 @@ def blend_source(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(src, 0, 255)
 
 
-def self_blend(rgb: np.ndarray, landmarks: Landmarks, rng: np.random.Generator) -> np.ndarray:
+def self_blend(
+    rgb: np.ndarray, landmarks: Landmarks, rng: np.random.Generator, crude: float = 0.0
+) -> np.ndarray:
     """A self-blended fake of one RGB ``uint8`` photo (the input is not modified).
 
     Pixels outside the mask are exactly the input's; inside, the altered copy shows through.
+    With probability ``crude`` the blend imitates a classical (3-D model) face swap instead:
+    a wider, sharper-edged mask and a copy of another skin tone and lighting (see
+    :func:`blend_mask` and :func:`blend_source`). ``crude=0`` draws exactly as before.
     """
-    mask = blend_mask(rgb.shape, landmarks, rng)
-    mixed = blend_source(rgb, rng) * mask + rgb.astype(np.float32) * (1.0 - mask)
+    rough = bool(crude) and rng.random() < crude
+    mask = blend_mask(rgb.shape, landmarks, rng, crude=rough)
+    mixed = blend_source(rgb, rng, crude=rough) * mask + rgb.astype(np.float32) * (1.0 - mask)
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 def validation_blends(
-    crops: Sequence[CachedCrop], out: str | Path, share: float, seed: int = 0
+    crops: Sequence[CachedCrop], out: str | Path, share: float, seed: int = 0, crude: float = 0.0
 ) -> list[CachedCrop]:
     """Fixed self-blended twins of validation reals, so validation sees what training makes.
 
@@ -119,6 +138,7 @@ def validation_blends(
     blend each (source ``"selfblend"``, in the real's group), written once as PNG under ``out``.
     Which reals, and each blend's draw, depend on ``seed`` and the crop's file, not on its
     position, so every validation of a run (and a resumed run) scores the same images.
+    ``crude`` is :func:`self_blend`'s.
 
     Returns:
         The blended fakes as cached crops (their landmarks are the real's), in input order.
@@ -142,7 +162,7 @@ def validation_blends(
         path = out / f"val_{key[:16]}.png"
         if not path.is_file():
             rng = np.random.default_rng(int(key[:16], 16))
-            save_image(path, self_blend(load_image(crop.crop_path), crop.landmarks, rng))
+            save_image(path, self_blend(load_image(crop.crop_path), crop.landmarks, rng, crude))
         real = crop.sample
         sample = Sample(str(path), 1, FAMILY, real.group, twin=real.group)
         blends.append(CachedCrop(sample, str(path), crop.face, crop.landmarks))

@@ -145,7 +145,9 @@ def _run(
     preprocess = preprocess_of(cfg)  # validation scores what the scanner will score
     train_preprocess = preprocess_of(cfg, training=True)
     augmenter = Augmenter.from_kwargs(cfg.augment_kwargs) if cfg.augment else None
-    train_ds = CropDataset(data.train, train_preprocess, augmenter, cfg.seed, cfg.selfblend)
+    train_ds = CropDataset(
+        data.train, train_preprocess, augmenter, cfg.seed, cfg.selfblend, cfg.selfblend_crude
+    )
     sampler = TwinBatchSampler(
         data.train, cfg.batch_size, cfg.seed, dinfo.world_size, dinfo.rank, cfg.pair_twins
     )
