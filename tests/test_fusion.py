@@ -185,3 +185,30 @@ def test_fusion_errors(branches, tmp_path):
         fuse_detectors([Detector.from_checkpoint(p) for p in branches]).model(
             torch.zeros(1, 3, 8, 8)
         )
+
+
+def test_branch_taken_out_of_a_fusion_scores_as_before(branches, portrait_rgb, tmp_path):
+    resized, native = branches
+    fused = tmp_path / "fused.safetensors"
+    res = runner.invoke(
+        app, ["detector", "fuse", str(resized), str(native), "--name", "r", "--name", "n",
+              "-o", str(fused)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "n.safetensors"
+    res = runner.invoke(
+        app, ["detector", "branch", str(fused), "--name", "n", "-o", str(out), "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["arch"] == "spectral_patch"
+    crops = _crops(portrait_rgb)
+    original, taken = Detector.from_checkpoint(native), Detector.from_checkpoint(out)
+    assert taken.preprocess == original.preprocess and taken.calibration == original.calibration
+    np.testing.assert_allclose(
+        [p.prob for p in taken.predict(crops)], [p.prob for p in original.predict(crops)], 1e-6
+    )
+    assert taken.spec.info["taken_from"]["branch"] == "n"
+    bad = runner.invoke(app, ["detector", "branch", str(fused), "--name", "x", "-o", str(out)])
+    assert bad.exit_code == 2 and "its branches: ['r', 'n']" in bad.output
+    plain = runner.invoke(app, ["detector", "branch", str(native), "--name", "n", "-o", str(out)])
+    assert plain.exit_code == 2 and "not a fused detector" in plain.output

@@ -74,6 +74,7 @@ COMMANDS = [
     ["detector", "eval"],
     ["detector", "ensemble"],
     ["detector", "fuse"],
+    ["detector", "branch"],
     ["detector", "threshold"],
 ]
 

@@ -140,6 +140,49 @@ def fuse(
 
 
 @app.command(no_args_is_help=True)
+def branch(
+    fused: Annotated[Path, typer.Argument(help="Fused detector checkpoint.")],
+    name: Annotated[str, typer.Option("--name", help="The branch to take out.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write.")],
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    r"""Take one branch out of a fused detector, as a checkpoint of its own.
+
+    The branch keeps its weights, preprocessing, calibration and threshold, so it can be
+    evaluated alone or fused again with other branches (`fuse`).
+
+    Examples:
+      forensics detector branch fused.safetensors --name gan_diffusion \
+          -o gan_diffusion.safetensors
+      forensics detector fuse gan_diffusion.safetensors runs/swap/model.safetensors \
+          --name gan_diffusion --name face_swap -o refused.safetensors
+
+    """
+    from forensics.checkpoint import CheckpointError
+    from forensics.scoring import Detector
+    from trainers.detector.fusion import branch_detector
+
+    try:
+        detector = branch_detector(Detector.from_checkpoint(fused, device="cpu"), name)
+    except (ValueError, CheckpointError) as exc:
+        fail(str(exc))
+    path = detector.save(out)
+    summary = {
+        "model": str(path),
+        "branch": name,
+        "arch": detector.spec.arch,
+        "threshold": detector.calibration.threshold,
+    }
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(
+        f"{path}: branch {name} ({summary['arch']}, threshold {summary['threshold']:.4f})",
+        highlight=False,
+    )
+
+
+@app.command(no_args_is_help=True)
 def threshold(
     model: Annotated[Path, typer.Argument(help="Detector checkpoint to copy.")],
     real: Annotated[

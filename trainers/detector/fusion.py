@@ -91,4 +91,39 @@ def fuse_detectors(
     return Detector(model, spec, device=detectors[0].device, name="fusion")
 
 
-__all__ = ["fuse_detectors"]
+def branch_detector(fused: Detector, name: str) -> Detector:
+    """One branch of a fused detector as a detector of its own, ready to save or re-fuse.
+
+    The branch keeps its weights, preprocessing and calibration (threshold included); its
+    provenance is what the fusion recorded of it (seed, data, counts), plus the fused file
+    it was taken from.
+
+    Raises:
+        ValueError: ``fused`` is not a fusion, or has no branch called ``name``.
+
+    """
+    model = fused.model
+    names = list(getattr(model, "branch_names", []))
+    if fused.spec.arch != "fusion" or not names:
+        raise ValueError(f"{fused.name} is not a fused detector (arch {fused.spec.arch!r})")
+    if name not in names:
+        raise ValueError(f"{fused.name} has no branch {name!r}; its branches: {names}")
+    i = names.index(name)
+    member = model.specs[i]
+    info = fused.spec.info
+    per_branch = {k: (info.get(k) or [None] * len(names))[i] for k in ("seed", "data", "counts")}
+    spec = DetectorSpec(
+        arch=member["arch"],
+        arch_kwargs=dict(member["arch_kwargs"]),
+        preprocess=model.preprocesses[i],
+        calibration=model.calibrations[i],
+        info={
+            **per_branch,
+            "member": (info.get("members") or [None] * len(names))[i],
+            "taken_from": {"file": fused.name, "sha256": fused.sha256, "branch": name},
+        },
+    )
+    return Detector(model.members[i], spec, device=fused.device, name=name)
+
+
+__all__ = ["branch_detector", "fuse_detectors"]
