@@ -208,6 +208,7 @@ def test_branch_taken_out_of_a_fusion_scores_as_before(branches, portrait_rgb, t
         [p.prob for p in taken.predict(crops)], [p.prob for p in original.predict(crops)], 1e-6
     )
     assert taken.spec.info["taken_from"]["branch"] == "n"
+    assert taken.spec.info["steps"] == 3 and taken.spec.info["seed"] == 0  # the branch's own
     bad = runner.invoke(app, ["detector", "branch", str(fused), "--name", "x", "-o", str(out)])
     assert bad.exit_code == 2 and "its branches: ['r', 'n']" in bad.output
     plain = runner.invoke(app, ["detector", "branch", str(native), "--name", "n", "-o", str(out)])

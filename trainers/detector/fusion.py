@@ -112,6 +112,7 @@ def branch_detector(fused: Detector, name: str) -> Detector:
     member = model.specs[i]
     info = fused.spec.info
     per_branch = {k: (info.get(k) or [None] * len(names))[i] for k in ("seed", "data", "counts")}
+    recorded = (info.get("members") or [None] * len(names))[i] or {}
     spec = DetectorSpec(
         arch=member["arch"],
         arch_kwargs=dict(member["arch_kwargs"]),
@@ -119,7 +120,8 @@ def branch_detector(fused: Detector, name: str) -> Detector:
         calibration=model.calibrations[i],
         info={
             **per_branch,
-            "member": (info.get("members") or [None] * len(names))[i],
+            "steps": recorded.get("steps"),
+            "member": recorded or None,
             "taken_from": {"file": fused.name, "sha256": fused.sha256, "branch": name},
         },
     )
