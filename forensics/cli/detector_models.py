@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from forensics.cli.common import DeviceOpt, OutputFormat, console, fail, make_progress
+from forensics.cli.common import (
+    DeviceOpt,
+    OutputFormat,
+    console,
+    fail,
+    make_progress,
+    print_summary,
+)
 from forensics.cli.detector import app, print_model_summary
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json summary.")]
@@ -173,13 +180,7 @@ def branch(
         "arch": detector.spec.arch,
         "threshold": detector.calibration.threshold,
     }
-    if fmt == OutputFormat.json:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    console.print(
-        f"{path}: branch {name} ({summary['arch']}, threshold {summary['threshold']:.4f})",
-        highlight=False,
-    )
+    print_summary(summary, fmt)
 
 
 @app.command(no_args_is_help=True)
