@@ -111,8 +111,9 @@ def branch_detector(fused: Detector, name: str) -> Detector:
     i = names.index(name)
     member = model.specs[i]
     info = fused.spec.info
-    per_branch = {k: (info.get(k) or [None] * len(names))[i] for k in ("seed", "data", "counts")}
-    recorded = (info.get("members") or [None] * len(names))[i] or {}
+    keys = ("seed", "data", "counts", "members")
+    per_branch = {k: (info.get(k) or [None] * len(names))[i] for k in keys}
+    recorded = per_branch.pop("members") or {}
     spec = DetectorSpec(
         arch=member["arch"],
         arch_kwargs=dict(member["arch_kwargs"]),
